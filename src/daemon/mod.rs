@@ -1,2 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! The daemon: run loop, signals, pid file, reload, control socket, metrics.
+
+pub mod log;
+pub mod pidfile;
