@@ -2,4 +2,5 @@
 //! The daemon: run loop, signals, pid file, reload, control socket, metrics.
 
 pub mod log;
+pub mod monitorfile;
 pub mod pidfile;
