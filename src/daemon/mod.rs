@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! The daemon: run loop, signals, pid file, reload, control socket, metrics.
 
+pub mod control;
 pub mod log;
 pub mod monitorfile;
 pub mod pidfile;
+pub mod status;
