@@ -2,6 +2,7 @@
 //! The daemon: run loop, signals, pid file, reload, control socket, metrics.
 
 pub mod control;
+pub mod email;
 pub mod log;
 pub mod monitorfile;
 pub mod pidfile;
