@@ -5,5 +5,6 @@ pub mod control;
 pub mod email;
 pub mod log;
 pub mod monitorfile;
+pub mod notify;
 pub mod pidfile;
 pub mod status;
