@@ -4,6 +4,7 @@
 pub mod control;
 pub mod email;
 pub mod log;
+pub mod metrics;
 pub mod monitorfile;
 pub mod notify;
 pub mod pidfile;

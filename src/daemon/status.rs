@@ -51,6 +51,9 @@ pub struct RealStatus {
     pub latency_ms: Option<f64>,
     /// The weight the config asks for when the real is up.
     pub weight: u32,
+    /// Checks run and checks failed since the daemon started.
+    pub checks_total: u64,
+    pub failures_total: u64,
 }
 
 impl StatusReport {
