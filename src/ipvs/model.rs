@@ -310,6 +310,24 @@ pub struct SyncDaemon {
     pub mcast_ttl: u8,
 }
 
+/// General IPVS facts (`IPVS_CMD_GET_INFO`), as ipvsadm's header line
+/// shows them: `IP Virtual Server version 1.2.1 (size=4096)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpvsInfo {
+    /// `IP_VS_VERSION_CODE`: 0x010201 is 1.2.1.
+    pub version: u32,
+    /// Size of the connection hash table.
+    pub conn_table_size: u32,
+}
+
+impl IpvsInfo {
+    /// The version as ipvsadm prints it (`1.2.1`).
+    pub fn version_string(&self) -> String {
+        let v = self.version;
+        format!("{}.{}.{}", (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
