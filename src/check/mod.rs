@@ -55,3 +55,7 @@ pub trait Checker: Send + Sync {
     /// timeout as a last line of defence.
     fn check<'a>(&'a self, target: &'a CheckTarget) -> BoxFuture<'a, Result<(), CheckError>>;
 }
+pub mod implicit_tls;
+pub mod smtp;
+pub mod submission;
+pub(crate) mod textproto;
