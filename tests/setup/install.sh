@@ -18,6 +18,15 @@ chmod 755 /usr/sbin/policy-rc.d
 
 packages=(
     iproute2
+    # mail, ftp, news and sip checker tests (tests/support_mail)
+    openssl
+    exim4-daemon-light
+    dovecot-imapd
+    dovecot-pop3d
+    vsftpd
+    libpam-pwdfile
+    kamailio
+    inn2
 )
 
 missing=()
