@@ -55,3 +55,10 @@ pub trait Checker: Send + Sync {
     /// timeout as a last line of defence.
     fn check<'a>(&'a self, target: &'a CheckTarget) -> BoxFuture<'a, Result<(), CheckError>>;
 }
+
+pub mod ldap;
+pub mod ldaps;
+pub mod mysql;
+pub mod oracle;
+pub mod pgsql;
+pub mod radius;
