@@ -244,10 +244,13 @@ impl Services {
     }
 
     fn lookup(&self, name: &str, protocol: Option<&str>) -> Option<u16> {
-        self.by_name.get(name)?.iter().find_map(|(p, port)| match protocol {
-            Some(want) if want != p => None,
-            _ => Some(*port),
-        })
+        self.by_name
+            .get(name)?
+            .iter()
+            .find_map(|(p, port)| match protocol {
+                Some(want) if want != p => None,
+                _ => Some(*port),
+            })
     }
 }
 

@@ -66,9 +66,13 @@ pub fn locate(name: &str) -> Option<PathBuf> {
 
 /// [`locate`] with another base directory (for tests).
 pub fn locate_in(name: &str, base: &Path) -> Option<PathBuf> {
-    [base.join(name), base.join("conf").join(name), PathBuf::from(name)]
-        .into_iter()
-        .find(|p| p.is_file())
+    [
+        base.join(name),
+        base.join("conf").join(name),
+        PathBuf::from(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// The configuration's short name as ldirectord derives it (the file

@@ -704,9 +704,14 @@ impl Virtual {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RealAddr {
-    Single { addr: IpAddr },
+    Single {
+        addr: IpAddr,
+    },
     /// `A->B`: every IPv4 address from A to B inclusive.
-    Range { first: Ipv4Addr, last: Ipv4Addr },
+    Range {
+        first: Ipv4Addr,
+        last: Ipv4Addr,
+    },
 }
 
 /// One `real=` / `real6=` line (a range is one line, several servers).
@@ -744,11 +749,9 @@ impl Real {
             #[allow(clippy::reversed_empty_ranges)]
             RealAddr::Single { .. } => 1..=0,
         };
-        single.into_iter().chain(range.filter_map(|n| {
-            u32::try_from(n)
-                .ok()
-                .map(|n| IpAddr::V4(Ipv4Addr::from(n)))
-        }))
+        single.into_iter().chain(
+            range.filter_map(|n| u32::try_from(n).ok().map(|n| IpAddr::V4(Ipv4Addr::from(n)))),
+        )
     }
 
     /// How many servers this line stands for.

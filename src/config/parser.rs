@@ -209,13 +209,15 @@ impl Parser<'_> {
     fn error(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
         let help = help.into();
         let d = Diagnostic::error(span, msg);
-        self.diags.push(if help.is_empty() { d } else { d.help(help) });
+        self.diags
+            .push(if help.is_empty() { d } else { d.help(help) });
     }
 
     fn warn(&mut self, span: Span, msg: impl Into<String>, help: impl Into<String>) {
         let help = help.into();
         let d = Diagnostic::warning(span, msg);
-        self.diags.push(if help.is_empty() { d } else { d.help(help) });
+        self.diags
+            .push(if help.is_empty() { d } else { d.help(help) });
     }
 
     fn finish(mut self) -> (Option<Config>, Vec<Diagnostic>) {
@@ -276,7 +278,11 @@ impl Parser<'_> {
             } else {
                 "expected a global directive in column 0, a comment, or a blank line"
             };
-            self.error(span, format!("unexpected line {:?}", trimmed.trim_end()), help);
+            self.error(
+                span,
+                format!("unexpected line {:?}", trimmed.trim_end()),
+                help,
+            );
             return;
         };
         let at = At {
@@ -323,11 +329,7 @@ impl Parser<'_> {
                 if let Some(n) = self.number(value, at, kv.key, true, false) {
                     self.comment_warning(value, at);
                     if kv.key == "checkcount" {
-                        self.warn(
-                            span.clone(),
-                            "checkcount is deprecated",
-                            "use failurecount",
-                        );
+                        self.warn(span.clone(), "checkcount is deprecated", "use failurecount");
                     }
                     let slot = match kv.key {
                         "checkinterval" => &mut self.global.checkinterval,
@@ -422,7 +424,11 @@ impl Parser<'_> {
             }
             "emailalertfrom" => {
                 if value.is_empty() {
-                    self.error(span, "no email from address specified", "expected emailalertfrom=ADDRESS");
+                    self.error(
+                        span,
+                        "no email from address specified",
+                        "expected emailalertfrom=ADDRESS",
+                    );
                 } else {
                     self.global.emailalertfrom = Some(Spanned::new(value.to_string(), span));
                 }
@@ -434,10 +440,18 @@ impl Parser<'_> {
             }
             "maintenancedir" => {
                 if value.is_empty() {
-                    self.error(span, "maintenance directory not specified", "expected maintenancedir=/path");
+                    self.error(
+                        span,
+                        "maintenance directory not specified",
+                        "expected maintenancedir=/path",
+                    );
                 } else {
                     if !self.env.is_dir(value) {
-                        self.warn(span.clone(), format!("maintenance directory {value} does not exist"), "");
+                        self.warn(
+                            span.clone(),
+                            format!("maintenance directory {value} does not exist"),
+                            "",
+                        );
                     }
                     self.global.maintenancedir = Some(Spanned::new(value.to_string(), span));
                 }
@@ -458,10 +472,18 @@ impl Parser<'_> {
                 // word is an error.
                 let rest = &at.raw["supervised".len()..];
                 if lexer::is_blank(rest) {
-                    self.warn(span.clone(), "bare supervised directive", "write supervised=yes");
+                    self.warn(
+                        span.clone(),
+                        "bare supervised directive",
+                        "write supervised=yes",
+                    );
                     self.global.supervised = Some(Spanned::new(true, span));
                 } else {
-                    self.error(span, "supervised must be 'yes' or 'no'", "expected supervised=yes or supervised=no");
+                    self.error(
+                        span,
+                        "supervised must be 'yes' or 'no'",
+                        "expected supervised=yes or supervised=no",
+                    );
                 }
             }
         }
@@ -475,7 +497,9 @@ impl Parser<'_> {
         } else {
             match suggest(key, GLOBAL_DIRECTIVES) {
                 Some(s) => format!("did you mean {s}?"),
-                None => "expected a global directive such as checktimeout=, or virtual=".to_string(),
+                None => {
+                    "expected a global directive such as checktimeout=, or virtual=".to_string()
+                }
             }
         };
         self.error(span, format!("unknown global directive {key:?}"), help);
@@ -501,7 +525,11 @@ impl Parser<'_> {
             let tail = &value[q + 1..];
             if tail.chars().any(|c| !lexer::is_perl_space(c)) {
                 let span = self.span_at(at, q + 1);
-                self.warn(span, format!("text after the closing quote is ignored: {:?}", tail.trim()), "put comments on their own line");
+                self.warn(
+                    span,
+                    format!("text after the closing quote is ignored: {:?}", tail.trim()),
+                    "put comments on their own line",
+                );
             }
         }
     }
@@ -510,16 +538,31 @@ impl Parser<'_> {
 
     /// `(\d+)` anywhere in the value, Perl-true (`0` is not), and > 0 when
     /// `positive`.
-    fn number(&mut self, value: &str, at: At<'_>, what: &str, truthy: bool, positive: bool) -> Option<u64> {
+    fn number(
+        &mut self,
+        value: &str,
+        at: At<'_>,
+        what: &str,
+        truthy: bool,
+        positive: bool,
+    ) -> Option<u64> {
         let span = self.span_at(at, 0);
         let Some(d) = value::first_digits(value) else {
-            self.error(span, format!("invalid {what}: {value:?} has no number"), "expected a whole number such as 5");
+            self.error(
+                span,
+                format!("invalid {what}: {value:?} has no number"),
+                "expected a whole number such as 5",
+            );
             return None;
         };
         let n = value::saturating_u64(d.text);
         if (truthy && !value::perl_true(d.text)) || (positive && n == 0) {
             let span = self.span_at(at, d.offset);
-            self.error(span, format!("invalid {what}: must not be 0"), "expected a number greater than 0");
+            self.error(
+                span,
+                format!("invalid {what}: must not be 0"),
+                "expected a number greater than 0",
+            );
             return None;
         }
         if d.offset > 0 || d.offset + d.text.len() < value.len() {
@@ -529,7 +572,11 @@ impl Parser<'_> {
             if d.offset > 0 || rest.chars().any(|c| !c.is_ascii_alphabetic()) {
                 let span = self.span_at(at, 0);
                 if !value.contains('#') {
-                    self.warn(span, format!("{what} {value:?} is read as {n}"), "ldirectord reads the first digits of the value and ignores the rest");
+                    self.warn(
+                        span,
+                        format!("{what} {value:?} is read as {n}"),
+                        "ldirectord reads the first digits of the value and ignores the rest",
+                    );
                 }
             }
         }
@@ -551,7 +598,11 @@ impl Parser<'_> {
         } else {
             format!("expected {key}=yes or {key}=no")
         };
-        self.error(span, format!("{key} must be 'yes' or 'no', not {value:?}"), help);
+        self.error(
+            span,
+            format!("{key} must be 'yes' or 'no', not {value:?}"),
+            help,
+        );
         None
     }
 
@@ -577,7 +628,11 @@ impl Parser<'_> {
             _ => value,
         };
         if addr.is_empty() {
-            self.error(span, "no email address specified", "expected emailalert=admin@example.org");
+            self.error(
+                span,
+                "no email address specified",
+                "expected emailalert=admin@example.org",
+            );
             return None;
         }
         Some(addr.to_string())
@@ -586,10 +641,16 @@ impl Parser<'_> {
     fn email_alert_freq(&mut self, value: &str, at: At<'_>) -> Option<u64> {
         // `emailalertfreq\s*=\s*(\d*)` then `(\d+)`: the digits must come
         // first.
-        let digits: &str = &value[..value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len())];
+        let digits: &str = &value[..value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len())];
         if digits.is_empty() {
             let span = self.span_at(at, 0);
-            self.error(span, "invalid email alert frequency", "expected a number of seconds, such as 3600");
+            self.error(
+                span,
+                "invalid email alert frequency",
+                "expected a number of seconds, such as 3600",
+            );
             return None;
         }
         Some(value::saturating_u64(digits))
@@ -634,7 +695,11 @@ impl Parser<'_> {
             };
             if none {
                 let span = self.span_at(at, 0);
-                self.error(span, format!("email alert status {item:?} given together with \"none\""), "none cannot be combined with other states");
+                self.error(
+                    span,
+                    format!("email alert status {item:?} given together with \"none\""),
+                    "none cannot be combined with other states",
+                );
                 ok = false;
             }
             status |= bit;
@@ -648,7 +713,11 @@ impl Parser<'_> {
             .unwrap_or(value.len());
         if end == 0 {
             let span = self.span_at(at, 0);
-            self.error(span, "invalid SMTP server address", "expected a host name or address");
+            self.error(
+                span,
+                "invalid SMTP server address",
+                "expected a host name or address",
+            );
             return None;
         }
         Some(value[..end].to_string())
@@ -656,12 +725,25 @@ impl Parser<'_> {
 
     /// `parse_fallback`: split and check the forwarding method; resolution
     /// comes later (at the end of the block for per-virtual fallbacks).
-    fn fallback_directive(&mut self, value: &str, at: At<'_>, span: Span, virtual_port: Option<&str>) -> Option<PendingFallback> {
+    fn fallback_directive(
+        &mut self,
+        value: &str,
+        at: At<'_>,
+        span: Span,
+        virtual_port: Option<&str>,
+    ) -> Option<PendingFallback> {
         let spec = value::fallback_spec(value);
         if let Some(d) = spec.dropped {
             if !d.text.is_empty() {
                 let s = self.span_at(at, 0);
-                self.warn(s, format!("fallback: {:?} is ignored; only the last two words are read", d.text), "write fallback=HOST[:PORT] [gate|masq|ipip]");
+                self.warn(
+                    s,
+                    format!(
+                        "fallback: {:?} is ignored; only the last two words are read",
+                        d.text
+                    ),
+                    "write fallback=HOST[:PORT] [gate|masq|ipip]",
+                );
             }
         }
         let forward = match spec.forward {
@@ -670,12 +752,22 @@ impl Parser<'_> {
                 Some(m) => m,
                 None => {
                     let s = self.span_at(at, f.offset);
-                    let help = if f.text.starts_with('#') || spec.host.text.starts_with('#') || value.contains('#') {
+                    let help = if f.text.starts_with('#')
+                        || spec.host.text.starts_with('#')
+                        || value.contains('#')
+                    {
                         "expected gate, masq or ipip; ldirectord does not strip comments on global lines, so put the comment on its own line"
                     } else {
                         "expected gate, masq or ipip"
                     };
-                    self.error(s, format!("fallback forwarding method must be gate, masq or ipip, not {:?}", f.text), help);
+                    self.error(
+                        s,
+                        format!(
+                            "fallback forwarding method must be gate, masq or ipip, not {:?}",
+                            f.text
+                        ),
+                        help,
+                    );
                     return None;
                 }
             },
@@ -693,7 +785,12 @@ impl Parser<'_> {
         })
     }
 
-    fn resolve_fallback(&mut self, f: &PendingFallback, protocol: &str, family: AddressFamily) -> Option<Fallback> {
+    fn resolve_fallback(
+        &mut self,
+        f: &PendingFallback,
+        protocol: &str,
+        family: AddressFamily,
+    ) -> Option<Fallback> {
         let Some(addr) = self.resolve_host(&f.host, family) else {
             let v = match family {
                 AddressFamily::Inet => "IPv4",
@@ -701,8 +798,15 @@ impl Parser<'_> {
             };
             self.error(
                 f.host_at.clone(),
-                format!("fallback server {:?} is not a valid {v} address and does not resolve", f.host),
-                if family == AddressFamily::Inet { "expected fallback=HOST[:PORT]; IPv6 fallbacks are fallback6=[ADDR]:PORT" } else { "expected fallback6=[ADDR]:PORT" },
+                format!(
+                    "fallback server {:?} is not a valid {v} address and does not resolve",
+                    f.host
+                ),
+                if family == AddressFamily::Inet {
+                    "expected fallback=HOST[:PORT]; IPv6 fallbacks are fallback6=[ADDR]:PORT"
+                } else {
+                    "expected fallback6=[ADDR]:PORT"
+                },
             );
             return None;
         };
@@ -753,8 +857,18 @@ impl Parser<'_> {
 
     // ----- virtual blocks ---------------------------------------------------
 
-    fn open_virtual(&mut self, line: RawLine<'_>, six: bool, value: &str, value_offset: usize) -> Option<Block> {
-        let family = if six { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    fn open_virtual(
+        &mut self,
+        line: RawLine<'_>,
+        six: bool,
+        value: &str,
+        value_offset: usize,
+    ) -> Option<Block> {
+        let family = if six {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
         let at = At {
             raw: line.text,
             line: line.number,
@@ -782,12 +896,20 @@ impl Parser<'_> {
             VirtualSpec::BracketedHostPort { host, port } => {
                 if !six {
                     let s = self.span_at(at, 0);
-                    self.error(s, "an IPv6 address cannot be used in virtual=", "use virtual6=[ADDR]:PORT");
+                    self.error(
+                        s,
+                        "an IPv6 address cannot be used in virtual=",
+                        "use virtual6=[ADDR]:PORT",
+                    );
                     return self.skip_block();
                 }
                 if host.text.parse::<std::net::Ipv6Addr>().is_err() {
                     let s = self.span_at(at, host.offset);
-                    self.error(s, format!("invalid IPv6 address {:?} for virtual server", host.text), "expected virtual6=[2001:db8::1]:80");
+                    self.error(
+                        s,
+                        format!("invalid IPv6 address {:?} for virtual server", host.text),
+                        "expected virtual6=[2001:db8::1]:80",
+                    );
                     return self.skip_block();
                 }
                 let hs = self.span_at(at, host.offset);
@@ -801,10 +923,18 @@ impl Parser<'_> {
                 )
             }
             VirtualSpec::Fwmark(mark) => match u32::try_from(value::saturating_u64(mark.text)) {
-                Ok(m) => (VirtualAddr::Fwmark { mark: m, family }, None, "0".to_string()),
+                Ok(m) => (
+                    VirtualAddr::Fwmark { mark: m, family },
+                    None,
+                    "0".to_string(),
+                ),
                 Err(_) => {
                     let s = self.span_at(at, mark.offset);
-                    self.error(s, format!("firewall mark {} is out of range", mark.text), "expected a mark from 1 to 4294967295");
+                    self.error(
+                        s,
+                        format!("firewall mark {} is out of range", mark.text),
+                        "expected a mark from 1 to 4294967295",
+                    );
                     return self.skip_block();
                 }
             },
@@ -813,13 +943,18 @@ impl Parser<'_> {
                 self.error(
                     s,
                     format!("invalid address for virtual server: {:?}", value.trim_end()),
-                    format!("expected {key}=ADDRESS:PORT, {key}=HOST:PORT{}, or {key}=FWMARK", if six { ", virtual6=[ADDR]:PORT" } else { "" }),
+                    format!(
+                        "expected {key}=ADDRESS:PORT, {key}=HOST:PORT{}, or {key}=FWMARK",
+                        if six { ", virtual6=[ADDR]:PORT" } else { "" }
+                    ),
                 );
                 return self.skip_block();
             }
         };
         let mut virt = Virtual::new(span, family, addr);
-        if matches!(addr, VirtualAddr::Addr { .. }) && (port_token == "53" || port_token == "domain") {
+        if matches!(addr, VirtualAddr::Addr { .. })
+            && (port_token == "53" || port_token == "domain")
+        {
             virt.protocol = VirtualProtocol::Udp;
         }
         Some(Block {
@@ -860,8 +995,16 @@ impl Parser<'_> {
         match kv.key {
             "real" | "real6" => {
                 if (kv.key == "real6") != six {
-                    let (want, block) = if six { ("real6", "virtual6") } else { ("real", "virtual") };
-                    self.error(span, format!("{} cannot be used in a {block} block", kv.key), format!("use {want}="));
+                    let (want, block) = if six {
+                        ("real6", "virtual6")
+                    } else {
+                        ("real", "virtual")
+                    };
+                    self.error(
+                        span,
+                        format!("{} cannot be used in a {block} block", kv.key),
+                        format!("use {want}="),
+                    );
                     return;
                 }
                 b.reals.push(PendingReal {
@@ -889,7 +1032,11 @@ impl Parser<'_> {
                 let s = Spanned::new(q.to_string(), span.clone());
                 match kv.key {
                     "request" => {
-                        let r = if q.starts_with('/') { q.to_string() } else { format!("/{q}") };
+                        let r = if q.starts_with('/') {
+                            q.to_string()
+                        } else {
+                            format!("/{q}")
+                        };
                         b.virt.request = Some(Spanned::new(r, span));
                     }
                     "receive" => {
@@ -904,7 +1051,10 @@ impl Parser<'_> {
             }
             "checktype" => {
                 if let Some(d) = value::first_digits(value) {
-                    b.virt.checktype = Some(Spanned::new(CheckType::Combined(value::saturating_u64(d.text)), span));
+                    b.virt.checktype = Some(Spanned::new(
+                        CheckType::Combined(value::saturating_u64(d.text)),
+                        span,
+                    ));
                     return;
                 }
                 let word = value::first_run(value, |c| lexer::is_word(c) || c == '-');
@@ -927,7 +1077,11 @@ impl Parser<'_> {
             "checkcommand" | "fallbackcommand" => {
                 let cmd = value::quoted(value).map_or(value, |q| q.text);
                 if cmd.is_empty() {
-                    self.error(span, format!("empty {}", kv.key), "expected a command (path to an executable)");
+                    self.error(
+                        span,
+                        format!("empty {}", kv.key),
+                        "expected a command (path to an executable)",
+                    );
                     return;
                 }
                 let s = Some(Spanned::new(cmd.to_string(), span));
@@ -937,7 +1091,8 @@ impl Parser<'_> {
                     b.virt.fallbackcommand = s;
                 }
             }
-            "checktimeout" | "negotiatetimeout" | "checkcount" | "failurecount" | "checkinterval" => {
+            "checktimeout" | "negotiatetimeout" | "checkcount" | "failurecount"
+            | "checkinterval" => {
                 let what = match kv.key {
                     "checktimeout" => "check timeout",
                     "negotiatetimeout" => "negotiate timeout",
@@ -960,18 +1115,30 @@ impl Parser<'_> {
                     _ => b.virt.checkinterval = s,
                 }
             }
-            "connecttimeout" => self.error(span, "connecttimeout is no longer supported", "ldirectord deprecated it in favour of negotiatetimeout"),
+            "connecttimeout" => self.error(
+                span,
+                "connecttimeout is no longer supported",
+                "ldirectord deprecated it in favour of negotiatetimeout",
+            ),
             "checkport" => {
                 let Some(d) = value::first_digits(value) else {
                     let s = self.span_at(at, 0);
-                    self.error(s, "invalid checkport: no number", "expected a port number 1-65535");
+                    self.error(
+                        s,
+                        "invalid checkport: no number",
+                        "expected a port number 1-65535",
+                    );
                     return;
                 };
                 match u16::try_from(value::saturating_u64(d.text)) {
                     Ok(p) if p > 0 => b.virt.checkport = Some(Spanned::new(p, span)),
                     _ => {
                         let s = self.span_at(at, d.offset);
-                        self.error(s, format!("checkport {} is out of range", d.text), "expected a port number 1-65535");
+                        self.error(
+                            s,
+                            format!("checkport {} is out of range", d.text),
+                            "expected a port number 1-65535",
+                        );
                     }
                 }
             }
@@ -981,32 +1148,54 @@ impl Parser<'_> {
                 };
                 match value::first_word(q) {
                     Some(w) => b.virt.load = Some(Spanned::new(w.text.to_string(), span)),
-                    None => self.error(span, "invalid string for load testing", "expected load=\"word\""),
+                    None => self.error(
+                        span,
+                        "invalid string for load testing",
+                        "expected load=\"word\"",
+                    ),
                 }
             }
             "scheduler" => match value::first_run(value, |c| c.is_ascii_lowercase()) {
                 Some(w) => {
                     if w.offset > 0 || w.text.len() < value.trim_end().len() {
                         let s = self.span_at(at, 0);
-                        self.warn(s, format!("scheduler {:?} is read as {:?}", value.trim_end(), w.text), "ldirectord takes the first run of lowercase letters");
+                        self.warn(
+                            s,
+                            format!("scheduler {:?} is read as {:?}", value.trim_end(), w.text),
+                            "ldirectord takes the first run of lowercase letters",
+                        );
                     }
                     b.virt.scheduler = Some(Spanned::new(w.text.to_string(), span));
                 }
                 None => {
                     let s = self.span_at(at, 0);
-                    self.error(s, format!("invalid scheduler {:?}", value.trim_end()), "expected a lowercase scheduler name such as rr, wrr, lc, wlc, sh, mh");
+                    self.error(
+                        s,
+                        format!("invalid scheduler {:?}", value.trim_end()),
+                        "expected a lowercase scheduler name such as rr, wrr, lc, wlc, sh, mh",
+                    );
                 }
             },
             "persistent" => match value::first_digits(value) {
-                Some(d) => b.virt.persistent = Some(Spanned::new(value::saturating_u64(d.text), span)),
+                Some(d) => {
+                    b.virt.persistent = Some(Spanned::new(value::saturating_u64(d.text), span))
+                }
                 None => {
                     let s = self.span_at(at, 0);
-                    self.error(s, "invalid persistent timeout", "expected a number of seconds, such as 300");
+                    self.error(
+                        s,
+                        "invalid persistent timeout",
+                        "expected a number of seconds, such as 300",
+                    );
                 }
             },
             "schedflags" => match value::first_run(value, |c| !lexer::is_perl_space(c)) {
                 Some(w) => b.virt.schedflags = Some(Spanned::new(w.text.to_string(), span)),
-                None => self.error(span, "invalid sched-flags: empty", "expected flags for ipvsadm -b, such as sh-port"),
+                None => self.error(
+                    span,
+                    "invalid sched-flags: empty",
+                    "expected flags for ipvsadm -b, such as sh-port",
+                ),
             },
             "netmask" => {
                 let s = self.span_at(at, 0);
@@ -1019,7 +1208,11 @@ impl Parser<'_> {
                     if (1..=128).contains(&n) {
                         b.virt.netmask = Some(Spanned::new(Netmask::Prefix(n as u8), span));
                     } else {
-                        self.error(s, format!("invalid netmask {value:?}"), "a virtual6 needs a prefix length between 1 and 128");
+                        self.error(
+                            s,
+                            format!("invalid netmask {value:?}"),
+                            "a virtual6 needs a prefix length between 1 and 128",
+                        );
                     }
                 } else if value::looks_dotted_quad(value) {
                     match value::dotted_quad(value) {
@@ -1032,12 +1225,20 @@ impl Parser<'_> {
                         }
                     }
                 } else {
-                    self.error(s, format!("invalid netmask {value:?}"), "dotted quad notation is required, such as 255.255.255.0");
+                    self.error(
+                        s,
+                        format!("invalid netmask {value:?}"),
+                        "dotted quad notation is required, such as 255.255.255.0",
+                    );
                 }
             }
             "protocol" => {
                 let Some(w) = value::first_word(value) else {
-                    self.error(span, "invalid protocol: empty", "expected tcp, udp, sctp, or fwm for a fwmark virtual");
+                    self.error(
+                        span,
+                        "invalid protocol: empty",
+                        "expected tcp, udp, sctp, or fwm for a fwmark virtual",
+                    );
                     return;
                 };
                 if b.virt.protocol == VirtualProtocol::Fwm {
@@ -1045,7 +1246,11 @@ impl Parser<'_> {
                         b.virt.protocol_directive = Some(Spanned::new(VirtualProtocol::Fwm, span));
                     } else {
                         let s = self.span_at(at, w.offset);
-                        self.error(s, format!("protocol {:?} on a fwmark virtual", w.text), "a fwmark virtual (virtual=NUMBER) must have protocol=fwm or none");
+                        self.error(
+                            s,
+                            format!("protocol {:?} on a fwmark virtual", w.text),
+                            "a fwmark virtual (virtual=NUMBER) must have protocol=fwm or none",
+                        );
                     }
                     return;
                 }
@@ -1079,7 +1284,11 @@ impl Parser<'_> {
                 let Some(service) = word.and_then(|w| Service::from_name(w.text)) else {
                     let s = self.span_at(at, 0);
                     let names: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
-                    self.error(s, format!("invalid service {:?}", value.trim_end()), format!("expected one of {}", names.join(", ")));
+                    self.error(
+                        s,
+                        format!("invalid service {:?}", value.trim_end()),
+                        format!("expected one of {}", names.join(", ")),
+                    );
                     return;
                 };
                 let host = self.env.hostname();
@@ -1096,16 +1305,22 @@ impl Parser<'_> {
                 b.virt.service_directive = Some(Spanned::new(service, span));
             }
             "httpmethod" => {
-                let m = value::first_word(value).and_then(|w| match w.text.to_ascii_uppercase().as_str() {
-                    "GET" => Some(HttpMethod::Get),
-                    "HEAD" => Some(HttpMethod::Head),
-                    _ => None,
+                let m = value::first_word(value).and_then(|w| {
+                    match w.text.to_ascii_uppercase().as_str() {
+                        "GET" => Some(HttpMethod::Get),
+                        "HEAD" => Some(HttpMethod::Head),
+                        _ => None,
+                    }
                 });
                 match m {
                     Some(m) => b.virt.httpmethod = Some(Spanned::new(m, span)),
                     None => {
                         let s = self.span_at(at, 0);
-                        self.error(s, format!("invalid httpmethod {:?}", value.trim_end()), "expected GET or HEAD");
+                        self.error(
+                            s,
+                            format!("invalid httpmethod {:?}", value.trim_end()),
+                            "expected GET or HEAD",
+                        );
                     }
                 }
             }
@@ -1117,8 +1332,16 @@ impl Parser<'_> {
             }
             "fallback" | "fallback6" => {
                 if (kv.key == "fallback6") != six {
-                    let (want, block) = if six { ("fallback6", "virtual6") } else { ("fallback", "virtual") };
-                    self.error(span, format!("{} cannot be used in a {block} block", kv.key), format!("use {want}="));
+                    let (want, block) = if six {
+                        ("fallback6", "virtual6")
+                    } else {
+                        ("fallback", "virtual")
+                    };
+                    self.error(
+                        span,
+                        format!("{} cannot be used in a {block} block", kv.key),
+                        format!("use {want}="),
+                    );
                     return;
                 }
                 let port = b.port_token.clone();
@@ -1145,7 +1368,11 @@ impl Parser<'_> {
                     Ok(()) => b.virt.monitorfile = Some(Spanned::new(path.to_string(), span)),
                     Err(e) => {
                         let s = self.span_at(at, 0);
-                        self.error(s, format!("unable to open monitorfile {path:?}: {e}"), "expected a file path the director can append to");
+                        self.error(
+                            s,
+                            format!("unable to open monitorfile {path:?}: {e}"),
+                            "expected a file path the director can append to",
+                        );
                     }
                 }
             }
@@ -1163,15 +1390,23 @@ impl Parser<'_> {
     fn unknown_virtual(&mut self, key: &str, span: Span) {
         let help = if GLOBAL_DIRECTIVES.contains(&key) {
             format!("{key} is a global directive: write it in column 0, outside virtual blocks (and before them, or after a blank line)")
-        } else if matches!(key, "request" | "receive" | "login" | "passwd" | "database" | "secret") {
+        } else if matches!(
+            key,
+            "request" | "receive" | "login" | "passwd" | "database" | "secret"
+        ) {
             format!("{key} needs a double-quoted value")
         } else {
             match suggest(key, VIRTUAL_DIRECTIVES) {
                 Some(s) => format!("did you mean {s}?"),
-                None => "expected a per-virtual directive such as real=, service=, checktype=".to_string(),
+                None => "expected a per-virtual directive such as real=, service=, checktype="
+                    .to_string(),
             }
         };
-        self.error(span, format!("unknown directive {key:?} in virtual block"), help);
+        self.error(
+            span,
+            format!("unknown directive {key:?} in virtual block"),
+            help,
+        );
     }
 
     fn receive_warnings(&mut self, receive: &str, span: Span) {
@@ -1207,10 +1442,18 @@ impl Parser<'_> {
                     }
                 }
                 (None, _) => {
-                    self.error(host_span.clone(), format!("invalid address for virtual service: {host:?} does not resolve"), match family {
-                        AddressFamily::Inet => "expected an IPv4 address or a host name with an IPv4 address",
-                        AddressFamily::Inet6 => "expected [IPv6-address] or a host name with an IPv6 address",
-                    });
+                    self.error(
+                        host_span.clone(),
+                        format!("invalid address for virtual service: {host:?} does not resolve"),
+                        match family {
+                            AddressFamily::Inet => {
+                                "expected an IPv4 address or a host name with an IPv4 address"
+                            }
+                            AddressFamily::Inet6 => {
+                                "expected [IPv6-address] or a host name with an IPv6 address"
+                            }
+                        },
+                    );
                     virtual_ok = false;
                 }
                 (_, None) => {
@@ -1244,7 +1487,11 @@ impl Parser<'_> {
             if let Some(first) = self.virtuals.iter().find(|v| v.id() == id) {
                 let first_line = first.span.line;
                 let s = b.virt.span.clone();
-                self.error(s, format!("duplicate virtual server {id}"), format!("the same service is already defined at line {first_line}"));
+                self.error(
+                    s,
+                    format!("duplicate virtual server {id}"),
+                    format!("the same service is already defined at line {first_line}"),
+                );
                 return;
             }
             self.virtuals.push(b.virt);
@@ -1268,14 +1515,21 @@ impl Parser<'_> {
             } else {
                 "expected real=ADDRESS[->ADDRESS][:PORT] gate|masq|ipip [WEIGHT] [\"REQUEST\", \"RECEIVE\"]; the forwarding method is mandatory"
             };
-            self.error(pending.at.clone(), format!("invalid real server {:?}", value.trim_end()), help);
+            self.error(
+                pending.at.clone(),
+                format!("invalid real server {:?}", value.trim_end()),
+                help,
+            );
             return None;
         };
         if spec.first.offset > 0 {
             self.warn(
                 span_of(spec.first.offset),
                 format!("real server address is read as {:?}", spec.first.text),
-                format!("ldirectord skips {:?} to find an address; write real=ADDRESS[:PORT] METHOD", &value[..spec.first.offset]),
+                format!(
+                    "ldirectord skips {:?} to find an address; write real=ADDRESS[:PORT] METHOD",
+                    &value[..spec.first.offset]
+                ),
             );
         }
         let Some(first) = self.resolve_host(spec.first.text, family) else {
@@ -1290,7 +1544,11 @@ impl Parser<'_> {
             Some(p) => match self.port_number(p.text, None) {
                 Some(n) => n,
                 None => {
-                    self.error(span_of(p.offset), format!("invalid port {:?} for real server", p.text), "expected a number 0-65535 or a service name from /etc/services");
+                    self.error(
+                        span_of(p.offset),
+                        format!("invalid port {:?} for real server", p.text),
+                        "expected a number 0-65535 or a service name from /etc/services",
+                    );
                     return None;
                 }
             },
@@ -1303,11 +1561,21 @@ impl Parser<'_> {
                     return None;
                 };
                 let (IpAddr::V4(a), IpAddr::V4(z)) = (first, last) else {
-                    self.error(span_of(spec.first.offset), "address ranges are not supported for IPv6", "list each real6= on its own line");
+                    self.error(
+                        span_of(spec.first.offset),
+                        "address ranges are not supported for IPv6",
+                        "list each real6= on its own line",
+                    );
                     return None;
                 };
                 if u32::from(a) > u32::from(z) {
-                    self.error(span_of(spec.first.offset), format!("invalid range {a}->{z}: the first address is greater than the last"), "expected real=FIRST->LAST with FIRST <= LAST");
+                    self.error(
+                        span_of(spec.first.offset),
+                        format!(
+                            "invalid range {a}->{z}: the first address is greater than the last"
+                        ),
+                        "expected real=FIRST->LAST with FIRST <= LAST",
+                    );
                     return None;
                 }
                 // ldirectord loops `while ($i le $last)`, a *text* comparison
@@ -1320,14 +1588,22 @@ impl Parser<'_> {
                         return None;
                     }
                     Some(e) if e != u32::from(z) => {
-                        self.warn(span_of(spec.first.offset), format!("range {a}->{z} stops at {}", Ipv4Addr::from(e)), "ldirectord compares the addresses as text; split the range");
+                        self.warn(
+                            span_of(spec.first.offset),
+                            format!("range {a}->{z} stops at {}", Ipv4Addr::from(e)),
+                            "ldirectord compares the addresses as text; split the range",
+                        );
                     }
                     _ => {}
                 }
                 let e = effective.unwrap_or(u32::from(z));
                 let count = u64::from(e) - u64::from(u32::from(a)) + 1;
                 if count > MAX_RANGE {
-                    self.error(span_of(spec.first.offset), format!("range {a}->{} has {count} addresses", Ipv4Addr::from(e)), format!("at most {MAX_RANGE} addresses per range"));
+                    self.error(
+                        span_of(spec.first.offset),
+                        format!("range {a}->{} has {count} addresses", Ipv4Addr::from(e)),
+                        format!("at most {MAX_RANGE} addresses per range"),
+                    );
                     return None;
                 }
                 RealAddr::Range {
@@ -1346,25 +1622,42 @@ impl Parser<'_> {
                     Some(m) => (at(m), format!(" {:?}", m.text)),
                     None => (span_of(flags_offset), String::new()),
                 };
-                self.error(s, format!("real server forwarding method{got} is not gate, masq or ipip"), "the forwarding method is mandatory: real=ADDRESS:PORT gate|masq|ipip [WEIGHT]");
+                self.error(
+                    s,
+                    format!("real server forwarding method{got} is not gate, masq or ipip"),
+                    "the forwarding method is mandatory: real=ADDRESS:PORT gate|masq|ipip [WEIGHT]",
+                );
                 return None;
             }
         };
         for skipped in &f.skipped {
-            self.warn(at(*skipped), format!("{:?} is ignored", skipped.text.trim()), "ldirectord silently skips text it does not expect here");
+            self.warn(
+                at(*skipped),
+                format!("{:?} is ignored", skipped.text.trim()),
+                "ldirectord silently skips text it does not expect here",
+            );
         }
         if let Some(l) = f.leftover {
-            let help = if f.request.is_some() || f.weight.is_some_and(|w| w.offset > 0 && spec.flags.text[..w.offset].contains('"')) {
+            let help = if f.request.is_some()
+                || f.weight
+                    .is_some_and(|w| w.offset > 0 && spec.flags.text[..w.offset].contains('"'))
+            {
                 "ldirectord reads the first number after a blank as the weight, even inside a quoted string; write real=ADDR:PORT METHOD [WEIGHT] \"REQUEST\", \"RECEIVE\" [l:LOW] [u:HIGH]".to_string()
             } else if l.text.starts_with('"') {
                 "request and receive must come as a pair: \"REQUEST\", \"RECEIVE\"".to_string()
             } else {
                 "expected [WEIGHT] [\"REQUEST\", \"RECEIVE\"] [l:LOW] [u:HIGH] after the forwarding method".to_string()
             };
-            self.error(at(l), format!("unexpected {:?} in real server line", l.text), help);
+            self.error(
+                at(l),
+                format!("unexpected {:?} in real server line", l.text),
+                help,
+            );
             return None;
         }
-        let to_u32 = |p: Option<Piece<'_>>| p.map(|p| u32::try_from(value::saturating_u64(p.text)).unwrap_or(u32::MAX));
+        let to_u32 = |p: Option<Piece<'_>>| {
+            p.map(|p| u32::try_from(value::saturating_u64(p.text)).unwrap_or(u32::MAX))
+        };
         let request = f.request.map(|r| {
             if r.text.starts_with('/') {
                 r.text.to_string()
@@ -1375,7 +1668,11 @@ impl Parser<'_> {
         for (what, p) in [("request", f.request), ("receive", f.receive)] {
             if let Some(p) = p {
                 if p.text.starts_with("l:") || p.text.starts_with("u:") {
-                    self.warn(at(p), format!("quoted threshold {:?} is read as the {what} string", p.text), "write thresholds without quotes: l:LOW u:HIGH");
+                    self.warn(
+                        at(p),
+                        format!("quoted threshold {:?} is read as the {what} string", p.text),
+                        "write thresholds without quotes: l:LOW u:HIGH",
+                    );
                 }
             }
         }
@@ -1386,7 +1683,11 @@ impl Parser<'_> {
             if let Some(l) = f.lower {
                 let before = &spec.flags.text[..l.offset];
                 if before.contains("u:") {
-                    self.warn(at(l), "u: threshold written before l: is ignored", "write l:LOW before u:HIGH");
+                    self.warn(
+                        at(l),
+                        "u: threshold written before l: is ignored",
+                        "write l:LOW before u:HIGH",
+                    );
                 }
             }
         }
@@ -1477,7 +1778,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("checktimout", GLOBAL_DIRECTIVES), Some("checktimeout"));
+        assert_eq!(
+            suggest("checktimout", GLOBAL_DIRECTIVES),
+            Some("checktimeout")
+        );
         assert_eq!(suggest("zzzzzzzz", GLOBAL_DIRECTIVES), None);
     }
 }

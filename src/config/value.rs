@@ -49,7 +49,8 @@ pub fn perl_true(s: &str) -> bool {
 /// no sane configuration gets near `u64::MAX`).
 pub fn saturating_u64(digits: &str) -> u64 {
     digits.bytes().fold(0u64, |n, d| {
-        n.saturating_mul(10).saturating_add(u64::from(d.wrapping_sub(b'0')))
+        n.saturating_mul(10)
+            .saturating_add(u64::from(d.wrapping_sub(b'0')))
     })
 }
 
@@ -96,17 +97,10 @@ pub fn dotted_quad(value: &str) -> Option<Ipv4Addr> {
     fn octet(input: &str) -> IResult<&str, u8> {
         map_res(digit1, |d: &str| u8::try_from(saturating_u64(d))).parse(input)
     }
-    let r: IResult<&str, _> = all_consuming((
-        octet,
-        char('.'),
-        octet,
-        char('.'),
-        octet,
-        char('.'),
-        octet,
-    ))
-    .parse(value);
-    r.ok().map(|(_, (a, _, b, _, c, _, d))| Ipv4Addr::new(a, b, c, d))
+    let r: IResult<&str, _> =
+        all_consuming((octet, char('.'), octet, char('.'), octet, char('.'), octet)).parse(value);
+    r.ok()
+        .map(|(_, (a, _, b, _, c, _, d))| Ipv4Addr::new(a, b, c, d))
 }
 
 /// Does `value` match `^\d+\.\d+\.\d+\.\d+$` at all (whatever the numbers)?
@@ -132,9 +126,15 @@ fn is_virtual_host_char(c: char) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VirtualSpec<'a> {
     /// `host:port` (host may be a dotted quad or a name).
-    HostPort { host: Piece<'a>, port: Piece<'a> },
+    HostPort {
+        host: Piece<'a>,
+        port: Piece<'a>,
+    },
     /// `[v6]:port`.
-    BracketedHostPort { host: Piece<'a>, port: Piece<'a> },
+    BracketedHostPort {
+        host: Piece<'a>,
+        port: Piece<'a>,
+    },
     /// `N`: a firewall mark.
     Fwmark(Piece<'a>),
     Invalid,
@@ -288,9 +288,8 @@ fn real_regex() -> &'static regex::Regex {
         // and groups a backtracking engine would for this pattern. The
         // pattern is a constant, so building it cannot fail at run time.
         const ADDR: &str = r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+|[A-Za-z0-9.\-]+|\[[0-9A-fa-f:]+\]";
-        let pattern = format!(
-            r"({ADDR})(->({ADDR}))?(:([0-9]+|[A-Za-z0-9_\-]+))?[\t\n\x0B\x0C\r ]+(.*)"
-        );
+        let pattern =
+            format!(r"({ADDR})(->({ADDR}))?(:([0-9]+|[A-Za-z0-9_\-]+))?[\t\n\x0B\x0C\r ]+(.*)");
         #[allow(clippy::expect_used)]
         regex::Regex::new(&pattern).expect("constant pattern")
     })
@@ -478,7 +477,10 @@ mod tests {
     #[test]
     fn numbers_are_read_from_the_first_digits() {
         assert_eq!(first_digits("5s").map(|p| p.text), Some("5"));
-        assert_eq!(first_digits("x 12 y 3").map(|p| (p.text, p.offset)), Some(("12", 2)));
+        assert_eq!(
+            first_digits("x 12 y 3").map(|p| (p.text, p.offset)),
+            Some(("12", 2))
+        );
         assert_eq!(first_digits("abc"), None);
         assert!(perl_true("00"));
         assert!(!perl_true("0"));
@@ -494,7 +496,10 @@ mod tests {
 
     #[test]
     fn virtual_forms() {
-        assert!(matches!(virtual_spec("10.0.0.1:80 junk"), VirtualSpec::HostPort { .. }));
+        assert!(matches!(
+            virtual_spec("10.0.0.1:80 junk"),
+            VirtualSpec::HostPort { .. }
+        ));
         assert!(matches!(virtual_spec("80"), VirtualSpec::Fwmark(_)));
         assert!(matches!(
             virtual_spec("[2001:db8::1]:http"),
@@ -506,9 +511,19 @@ mod tests {
     #[test]
     fn fallback_keeps_the_last_two_words() {
         let f = fallback_spec("127.0.0.1:80 gate");
-        assert_eq!((f.host.text, f.port.map(|p| p.text), f.forward.map(|p| p.text)), ("127.0.0.1", Some("80"), Some("gate")));
+        assert_eq!(
+            (
+                f.host.text,
+                f.port.map(|p| p.text),
+                f.forward.map(|p| p.text)
+            ),
+            ("127.0.0.1", Some("80"), Some("gate"))
+        );
         let f = fallback_spec("127.0.0.1:80 gate # note");
-        assert_eq!((f.host.text, f.forward.map(|p| p.text)), ("#", Some("note")));
+        assert_eq!(
+            (f.host.text, f.forward.map(|p| p.text)),
+            ("#", Some("note"))
+        );
         let f = fallback_spec("[::1]:80");
         assert_eq!((f.host.text, f.port.map(|p| p.text)), ("[::1]", Some("80")));
     }
@@ -519,7 +534,10 @@ mod tests {
         assert_eq!(r.first.text, "5060");
         assert_eq!(r.port, None);
         let r = real_spec("sql01->sql03:3306 gate 10").unwrap();
-        assert_eq!((r.first.text, r.last.map(|p| p.text), r.port.map(|p| p.text)), ("sql01", Some("sql03"), Some("3306")));
+        assert_eq!(
+            (r.first.text, r.last.map(|p| p.text), r.port.map(|p| p.text)),
+            ("sql01", Some("sql03"), Some("3306"))
+        );
         let r = real_spec("[2001:db8::1]:80 masq").unwrap();
         assert_eq!(r.first.text, "[2001:db8::1]");
         assert!(real_spec("10.0.0.1:80").is_none());

@@ -255,7 +255,10 @@ async fn execute(command: VipCommand) -> Result<i32, NetError> {
         }
         VipCommand::Del(args) => {
             let shown = show(args.addr);
-            match handle.del(&args.iface, args.addr.addr, args.addr.prefix).await? {
+            match handle
+                .del(&args.iface, args.addr.addr, args.addr.prefix)
+                .await?
+            {
                 Change::Changed => println!("removed {shown} from {}", args.iface),
                 Change::Unchanged => println!("{shown} is not on {}", args.iface),
             }
@@ -273,7 +276,10 @@ async fn execute(command: VipCommand) -> Result<i32, NetError> {
             } else {
                 "unsolicited neighbour advertisement"
             };
-            println!("sent {sent} {kind} for {} on {}", args.addr.addr, args.iface);
+            println!(
+                "sent {sent} {kind} for {} on {}",
+                args.addr.addr, args.iface
+            );
             Ok(EXIT_OK)
         }
         VipCommand::Status(args) => {
@@ -283,7 +289,10 @@ async fn execute(command: VipCommand) -> Result<i32, NetError> {
                 .into_iter()
                 .any(|assigned| {
                     assigned.addr == args.addr.addr
-                        && args.addr.prefix.is_none_or(|prefix| prefix == assigned.prefix)
+                        && args
+                            .addr
+                            .prefix
+                            .is_none_or(|prefix| prefix == assigned.prefix)
                 });
             let shown = show(args.addr);
             if present {
@@ -328,7 +337,12 @@ fn show(addr: AddrPrefix) -> String {
 
 fn print_report(action: &str, addr: IpAddr, report: &RealServerReport) {
     for change in &report.changed {
-        println!("{}: {} -> {}", change.path.display(), change.from, change.to);
+        println!(
+            "{}: {} -> {}",
+            change.path.display(),
+            change.from,
+            change.to
+        );
     }
     for change in &report.left_alone {
         eprintln!(
@@ -360,12 +374,21 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<VipCommand, clap::Error> {
-        Cli::try_parse_from(std::iter::once("vip").chain(args.iter().copied())).map(|cli| cli.command)
+        Cli::try_parse_from(std::iter::once("vip").chain(args.iter().copied()))
+            .map(|cli| cli.command)
     }
 
     #[test]
     fn add_takes_prefix_label_and_force() {
-        let command = parse(&["add", "eth0", "203.0.113.10/24", "--label", "web", "--force"]).unwrap();
+        let command = parse(&[
+            "add",
+            "eth0",
+            "203.0.113.10/24",
+            "--label",
+            "web",
+            "--force",
+        ])
+        .unwrap();
         assert_eq!(
             command,
             VipCommand::Add(AddArgs {
@@ -379,24 +402,45 @@ mod tests {
 
     #[test]
     fn announce_defaults_are_ipaddr2s() {
-        let VipCommand::Announce(args) = parse(&["announce", "eth0", "2001:db8::10"]).unwrap() else {
+        let VipCommand::Announce(args) = parse(&["announce", "eth0", "2001:db8::10"]).unwrap()
+        else {
             panic!("not an announce command");
         };
         assert_eq!(args.count, 5);
         assert_eq!(args.interval_ms, 200);
         assert_eq!(args.arp_op, ArpOpArg::Request);
-        let VipCommand::Announce(args) =
-            parse(&["announce", "eth0", "203.0.113.10", "--count", "2", "--interval-ms", "10", "--arp-op", "reply"])
-                .unwrap()
-        else {
+        let VipCommand::Announce(args) = parse(&[
+            "announce",
+            "eth0",
+            "203.0.113.10",
+            "--count",
+            "2",
+            "--interval-ms",
+            "10",
+            "--arp-op",
+            "reply",
+        ])
+        .unwrap() else {
             panic!("not an announce command");
         };
-        assert_eq!((args.count, args.interval_ms, args.arp_op), (2, 10, ArpOpArg::Reply));
+        assert_eq!(
+            (args.count, args.interval_ms, args.arp_op),
+            (2, 10, ArpOpArg::Reply)
+        );
     }
 
     #[test]
     fn realserver_on_and_off() {
-        let command = parse(&["realserver", "on", "203.0.113.10", "--iface", "eth0", "--iface", "eth1"]).unwrap();
+        let command = parse(&[
+            "realserver",
+            "on",
+            "203.0.113.10",
+            "--iface",
+            "eth0",
+            "--iface",
+            "eth1",
+        ])
+        .unwrap();
         assert_eq!(
             command,
             VipCommand::Realserver(RealserverArgs {
@@ -421,7 +465,9 @@ mod tests {
 
     #[test]
     fn exit_codes() {
-        let missing = NetError::InterfaceNotFound { iface: "eth9".into() };
+        let missing = NetError::InterfaceNotFound {
+            iface: "eth9".into(),
+        };
         assert_eq!(exit_code(&missing, false), EXIT_NOT_CONFIGURED);
         assert_eq!(exit_code(&missing, true), EXIT_NOT_PRESENT);
         let denied = NetError::PermissionDenied {

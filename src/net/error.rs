@@ -39,9 +39,7 @@ pub enum NetError {
 
     /// The address is on the interface, but with another prefix length than
     /// the one asked for. Nothing was changed.
-    #[error(
-        "{addr} is present on {iface} as /{present}, not /{requested}; nothing changed"
-    )]
+    #[error("{addr} is present on {iface} as /{present}, not /{requested}; nothing changed")]
     PrefixMismatch {
         addr: IpAddr,
         iface: String,

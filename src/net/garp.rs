@@ -228,7 +228,11 @@ pub async fn announce(
 /// Announces `vip` on `link` without checking that the link carries it
 /// (the caller just added it). One socket per burst; the first frame goes
 /// out at once, the rest `options.interval` apart.
-pub async fn announce_on(link: &Link, vip: IpAddr, options: &AnnounceOptions) -> Result<u32, NetError> {
+pub async fn announce_on(
+    link: &Link,
+    vip: IpAddr,
+    options: &AnnounceOptions,
+) -> Result<u32, NetError> {
     let not_announceable = |reason: &str| NetError::NotAnnounceable {
         iface: link.name.clone(),
         reason: reason.to_string(),
@@ -262,21 +266,23 @@ pub async fn announce_on(link: &Link, vip: IpAddr, options: &AnnounceOptions) ->
         if sent > 0 {
             tokio::time::sleep(options.interval).await;
         }
-        socket.send(link.index, &frame).map_err(|source| match source.raw_os_error() {
-            Some(libc::ENETDOWN) => NetError::InterfaceDown {
-                iface: link.name.clone(),
-            },
-            _ => NetError::from_os(
-                format!(
-                    "send announcement {} of {} for {vip} on {}",
-                    sent + 1,
-                    options.count,
-                    link.name
+        socket
+            .send(link.index, &frame)
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::ENETDOWN) => NetError::InterfaceDown {
+                    iface: link.name.clone(),
+                },
+                _ => NetError::from_os(
+                    format!(
+                        "send announcement {} of {} for {vip} on {}",
+                        sent + 1,
+                        options.count,
+                        link.name
+                    ),
+                    CAP_NET_RAW,
+                    source,
                 ),
-                CAP_NET_RAW,
-                source,
-            ),
-        })?;
+            })?;
     }
     Ok(options.count)
 }
@@ -302,8 +308,9 @@ impl PacketSocket {
 
     /// Sends one complete Ethernet frame (header included) on `ifindex`.
     fn send(&self, ifindex: u32, frame: &[u8]) -> io::Result<()> {
-        let ifindex = i32::try_from(ifindex)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index too large"))?;
+        let ifindex = i32::try_from(ifindex).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "interface index too large")
+        })?;
         let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
         let mut destination = [0u8; 8];
         destination[..6].copy_from_slice(&frame[..6]);

@@ -132,8 +132,7 @@ impl StateFile {
             path: path.to_path_buf(),
             detail,
         };
-        fs::create_dir_all(state_dir)
-            .map_err(|error| state_error(state_dir, error.to_string()))?;
+        fs::create_dir_all(state_dir).map_err(|error| state_error(state_dir, error.to_string()))?;
         // Sysctls are per network namespace, so is the state: key it by the
         // namespace's inode (stable while the namespace lives). thread-self,
         // not self: the namespace is a per-thread property.
@@ -182,8 +181,8 @@ impl StateFile {
                 _ => Ok(()),
             };
         }
-        let text = serde_json::to_string_pretty(state)
-            .map_err(|error| state_error(error.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(state).map_err(|error| state_error(error.to_string()))?;
         let temporary = self.path.with_extension("json.new");
         fs::write(&temporary, text + "\n").map_err(|error| state_error(error.to_string()))?;
         fs::rename(&temporary, &self.path).map_err(|error| state_error(error.to_string()))
@@ -403,7 +402,10 @@ mod tests {
         );
         let text = serde_json::to_string(&state).unwrap();
         assert!(text.contains("\"203.0.113.10\""), "{text}");
-        assert!(text.contains("/proc/sys/net/ipv4/conf/all/arp_ignore"), "{text}");
+        assert!(
+            text.contains("/proc/sys/net/ipv4/conf/all/arp_ignore"),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<State>(&text).unwrap(), state);
         assert!(state.has_ipv4());
     }

@@ -40,12 +40,10 @@ pub fn path(device: &str, knob: ArpSysctl) -> PathBuf {
 /// Reads an integer sysctl.
 pub fn read(path: &PathBuf) -> Result<i64, NetError> {
     let text = fs::read_to_string(path).map_err(|source| sysctl_error(path, source))?;
-    text.trim()
-        .parse()
-        .map_err(|_| NetError::SysctlValue {
-            path: path.clone(),
-            value: text.trim().to_string(),
-        })
+    text.trim().parse().map_err(|_| NetError::SysctlValue {
+        path: path.clone(),
+        value: text.trim().to_string(),
+    })
 }
 
 /// Writes an integer sysctl.

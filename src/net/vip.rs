@@ -300,10 +300,7 @@ impl VipHandle {
                     iface: iface.to_string(),
                 })
             }
-            Err(error) => Err(rtnetlink_error(
-                format!("look up interface {iface}"),
-                error,
-            )),
+            Err(error) => Err(rtnetlink_error(format!("look up interface {iface}"), error)),
         }
     }
 
@@ -532,7 +529,9 @@ fn full_label(iface: &str, addr: IpAddr, label: &str) -> Result<String, NetError
     if full.len() > MAX_IFNAME_LEN {
         return Err(NetError::InvalidLabel {
             label: full,
-            reason: format!("a label is at most {MAX_IFNAME_LEN} characters, interface name included"),
+            reason: format!(
+                "a label is at most {MAX_IFNAME_LEN} characters, interface name included"
+            ),
         });
     }
     Ok(full)
@@ -562,7 +561,10 @@ mod tests {
         assert_eq!(vip.prefix, 24);
         assert_eq!("203.0.113.10".parse::<VipAddr>().unwrap().prefix, 32);
         assert_eq!("2001:db8::10".parse::<VipAddr>().unwrap().prefix, 128);
-        assert_eq!("2001:db8::10/64".parse::<VipAddr>().unwrap().to_string(), "2001:db8::10/64");
+        assert_eq!(
+            "2001:db8::10/64".parse::<VipAddr>().unwrap().to_string(),
+            "2001:db8::10/64"
+        );
         assert_eq!(
             parse_addr_prefix("198.51.100.1").unwrap(),
             ("198.51.100.1".parse().unwrap(), None)
