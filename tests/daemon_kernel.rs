@@ -66,9 +66,10 @@ fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(250));
     }
     panic!(
-        "timed out after {}s waiting for {what}\nipvsadm -Ln:\n{}",
+        "timed out after {}s waiting for {what}\nipvsadm -Ln:\n{}\ndaemon log:\n{}",
         limit.as_secs(),
-        ipvsadm(&["-Ln"])
+        ipvsadm(&["-Ln"]),
+        daemon_log()
     );
 }
 
@@ -80,6 +81,16 @@ fn weight(listing: &str, real: &str) -> Option<u32> {
             .then(|| fields[3].parse().ok())
             .flatten()
     })
+}
+
+/// The log of the lab's daemon (every lab logs to the same file, one
+/// test at a time), for failure messages.
+fn daemon_log() -> String {
+    std::fs::read_to_string(log_path()).unwrap_or_else(|e| format!("(no log: {e})"))
+}
+
+fn log_path() -> PathBuf {
+    std::env::temp_dir().join(format!("ldir-e2e-{}.log", std::process::id()))
 }
 
 struct Lab {
@@ -111,12 +122,13 @@ const VIP: &str = "10.10.0.1:80";
 
 fn config(extra: &str) -> String {
     format!(
-        "checkinterval=1\nchecktimeout=2\nfailurecount=1\nquiescent=yes\n{extra}\
+        "checkinterval=1\nchecktimeout=10\nfailurecount=1\nquiescent=yes\nlogfile=\"{}\"\n{extra}\
          virtual={VIP}\n\
          \treal=127.0.0.2:8081 masq 2\n\
          \treal=127.0.0.3:8082 masq 3\n\
          \tfallback=127.0.0.9:80 masq\n\
-         \tservice=http\n\trequest=\"health\"\n\treceive=\"ok\"\n\tscheduler=wlc\n\n"
+         \tservice=http\n\trequest=\"health\"\n\treceive=\"ok\"\n\tscheduler=wlc\n\n",
+        log_path().display()
     )
 }
 
@@ -140,7 +152,12 @@ fn start_quiesce_fallback_correct_reload_stop() {
     );
     let listing = ipvsadm(&["-Ln"]);
     assert!(listing.contains("TCP  10.10.0.1:80 wlc"), "{listing}");
-    assert_eq!(weight(&listing, "127.0.0.2:8081"), Some(2), "{listing}");
+    assert_eq!(
+        weight(&listing, "127.0.0.2:8081"),
+        Some(2),
+        "{listing}\n{}",
+        daemon_log()
+    );
     assert_eq!(weight(&listing, "127.0.0.3:8082"), Some(3), "{listing}");
     assert_eq!(
         weight(&listing, "127.0.0.9:80"),

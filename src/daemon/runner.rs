@@ -27,7 +27,7 @@ use tracing::{debug, error, info, warn};
 use super::checks::{self, PlannedCheck};
 use super::control::{self, Request};
 use super::status::{DaemonState, StatusReport};
-use super::{log, metrics, monitorfile, notify, pidfile};
+use super::{email, log, metrics, monitorfile, notify, pidfile};
 use crate::config::{self, Config, Parsed, SystemEnvironment};
 use crate::director::managed::{managed_virtuals, RealKey};
 use crate::director::state::{addr_port, DirectorState, Transition};
@@ -321,7 +321,9 @@ impl Daemon {
         if !ops.is_empty() {
             let fallbacks = self.fallback_addrs();
             for op in &ops {
-                info!("{}", describe(op, &fallbacks));
+                let line = describe(op, &fallbacks);
+                info!("{line}");
+                self.email_alert(op_service(op), &line);
             }
             let ipvs_ops: Vec<IpvsOp> = ops.iter().map(to_ipvs).collect();
             for (op, result) in ipvs_ops.iter().zip(self.ipvs.apply_all(&ipvs_ops).await) {
@@ -333,6 +335,70 @@ impl Daemon {
         }
         let kernel = self.ipvs.services().await.unwrap_or(observed);
         self.lock().kernel = kernel;
+    }
+
+    /// ldirectord mails each Added/Restored/Quiescent/Deleted event to
+    /// `emailalert` (the virtual's, else the global one) when the daemon's
+    /// state is in `emailalertstatus`. Sending never blocks the director.
+    fn email_alert(&self, key: ServiceKey, line: &str) {
+        let (state, index) = {
+            let shared = self.lock();
+            let index = shared
+                .state
+                .virtuals
+                .iter()
+                .find(|v| v.service.key == key)
+                .map(|v| v.index);
+            (shared.daemon_state, index)
+        };
+        let Some(v) = index.and_then(|i| self.config.virtuals.get(i)) else {
+            return;
+        };
+        let global = &self.config.global;
+        let Some(to) = v.emailalert.as_ref().or(global.emailalert.as_ref()).map(|t| t.value.clone())
+        else {
+            return;
+        };
+        let statuses = v
+            .emailalertstatus
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or_else(|| global.emailalertstatus());
+        let bit = match state {
+            DaemonState::Starting => config::EmailAlertStatus::STARTING,
+            DaemonState::Running => config::EmailAlertStatus::RUNNING,
+            DaemonState::Stopping => config::EmailAlertStatus::STOPPING,
+            DaemonState::Reloading => config::EmailAlertStatus::RELOADING,
+        };
+        if !statuses.contains(bit) {
+            return;
+        }
+        let hostname = email::hostname();
+        let subject = match &v.servicename {
+            Some(name) => format!("[{}] {line}", name.value),
+            None => line.to_owned(),
+        };
+        let alert = email::Alert {
+            server: v
+                .smtp
+                .as_ref()
+                .or(global.smtp.as_ref())
+                .map(|s| s.value.clone())
+                .unwrap_or_else(|| "localhost".to_owned()),
+            from: global
+                .emailalertfrom
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_else(|| format!("root@{hostname}")),
+            to,
+            body: email::body(&hostname, &subject, &format!("{state:?}").to_lowercase(), Some(&v.id())),
+            subject,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = email::send(&alert, Duration::from_secs(30)).await {
+                warn!("email alert to {} not sent: {e}", alert.to);
+            }
+        });
     }
 
     fn fallback_addrs(&self) -> Vec<(ServiceKey, std::net::IpAddr, u16)> {
@@ -622,6 +688,13 @@ fn run_command(command: &str, arg: &str) {
             });
         }
         Err(e) => error!("cannot run {line}: {e}"),
+    }
+}
+
+fn op_service(op: &Op) -> ServiceKey {
+    match op {
+        Op::AddService(s) | Op::EditService(s) => s.key,
+        Op::DelService(k) | Op::AddDest(k, _) | Op::EditDest(k, _) | Op::DelDest(k, _, _) => *k,
     }
 }
 
