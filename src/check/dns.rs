@@ -381,8 +381,10 @@ struct Judge<'a> {
     name: &'a str,
     receive: &'a Receive,
     matched: bool,
-    seen: Vec<String>,
-    errors: Vec<String>,
+    /// Answers that did not match, with their record type, so the reason
+    /// lists them in question order whatever order UDP delivered them in.
+    seen: Vec<(u16, String)>,
+    errors: Vec<(u16, String)>,
 }
 
 impl<'a> Judge<'a> {
@@ -399,8 +401,10 @@ impl<'a> Judge<'a> {
     /// Takes one response; true when the check is decided (up).
     fn take(&mut self, record: RecordType, response: &Response) -> bool {
         if response.rcode != 0 {
-            self.errors
-                .push(format!("{record} {}", rcode_name(response.rcode)));
+            self.errors.push((
+                record.code(),
+                format!("{record} {}", rcode_name(response.rcode)),
+            ));
             return false;
         }
         for answer in &response.answers {
@@ -409,26 +413,30 @@ impl<'a> Judge<'a> {
                 self.matched = true;
                 return true;
             }
-            self.seen.push(text);
+            self.seen.push((record.code(), text));
         }
         false
     }
 
-    fn verdict(self) -> Result<(), CheckError> {
+    fn verdict(mut self) -> Result<(), CheckError> {
         if self.matched {
             return Ok(());
         }
         if !self.seen.is_empty() {
+            self.seen.sort_by_key(|(code, _)| *code);
+            let seen: Vec<&str> = self.seen.iter().map(|(_, text)| text.as_str()).collect();
             return Err(CheckError::Protocol(format!(
                 "receive /{}/ not found in answer ({})",
                 self.receive.pattern(),
-                self.seen.join(", ")
+                seen.join(", ")
             )));
         }
         if !self.errors.is_empty() {
+            self.errors.sort_by_key(|(code, _)| *code);
+            let errors: Vec<&str> = self.errors.iter().map(|(_, text)| text.as_str()).collect();
             return Err(CheckError::Protocol(format!(
                 "DNS {} for {}",
-                self.errors.join(", "),
+                errors.join(", "),
                 self.name
             )));
         }
