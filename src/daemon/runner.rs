@@ -621,7 +621,7 @@ impl Daemon {
         });
     }
 
-    async fn shutdown(mut self) {
+    async fn shutdown(self) {
         self.lock().daemon_state = DaemonState::Stopping;
         notify::notify("STOPPING=1");
         self.stop.cancel();
