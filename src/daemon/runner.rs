@@ -198,12 +198,26 @@ impl Daemon {
             reload_requests,
             reload_sender,
         };
+        daemon.start_sync_daemon().await;
         daemon.first_round().await;
         daemon.reconcile().await;
         daemon.lock().daemon_state = DaemonState::Running;
         info!("first round of checks applied; director is running");
         readiness.ready();
         Ok(daemon)
+    }
+
+    /// `syncdaemon=master|backup`: the kernel's connection sync daemon, so
+    /// a failover keeps established connections. Already running with the
+    /// same settings is fine (the kernel says EEXIST, which is success).
+    async fn start_sync_daemon(&self) {
+        let Some(sync) = self.config.global.sync_daemon() else {
+            return;
+        };
+        match self.ipvs.start_daemon(&sync).await {
+            Ok(()) => info!("IPVS sync daemon started ({:?} on {})", sync.state, sync.mcast_ifname),
+            Err(e) => error!("cannot start the IPVS sync daemon: {e}"),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -593,11 +607,7 @@ impl Daemon {
     }
 
     fn serve_metrics(&self) {
-        let Some(value) = metrics_directive(&self.config) else {
-            return;
-        };
-        let Some(addr) = metrics::listen_addr(&value) else {
-            warn!("metrics: cannot use listen address {value}");
+        let Some(addr) = self.config.global.metrics_listen() else {
             return;
         };
         let shared = self.shared.clone();
@@ -664,11 +674,6 @@ impl Daemon {
         self.scheduler.shutdown().await;
         info!("Exiting from ldirectord");
     }
-}
-
-/// The `metrics=` directive (added to the parser with the extensions).
-fn metrics_directive(_config: &Config) -> Option<String> {
-    None
 }
 
 fn snapshot(shared: &Arc<Mutex<Shared>>, config_name: &str) -> StatusReport {
