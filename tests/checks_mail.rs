@@ -12,11 +12,16 @@ use std::time::{Duration, Instant};
 
 use ldirector::check::smtp::SmtpChecker;
 use ldirector::check::submission::SubmissionChecker;
-use ldirector::check::{CheckError, Checker};
+use ldirector::check::{CheckError, CheckKind, CheckSpec, Checker, Service};
 use support::exim::{self, Verdict};
 use support::target;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+fn spec(service: Service) -> CheckSpec {
+    CheckSpec::new(CheckKind::Negotiate(service), SocketAddr::new(ip(1), 25))
+        .timeouts(TIMEOUT, TIMEOUT)
+}
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 2, last])
@@ -27,7 +32,7 @@ fn ip(last: u8) -> IpAddr {
 #[tokio::test]
 async fn smtp_up_when_banner_and_ehlo_are_accepted() {
     let server = exim::start(ip(10), &[2525], Verdict::Accept, Verdict::Accept);
-    let checker = SmtpChecker::new(TIMEOUT, Some("probe.ldirector.test".into()));
+    let checker = SmtpChecker::with_timeout(TIMEOUT).helo_name("probe.ldirector.test");
     let result = checker.check(&target(server.addrs[0])).await;
     assert_eq!(result, Ok(()), "exim output:\n{}", server.daemon.output());
     assert_eq!(checker.name(), "smtp");
@@ -36,7 +41,7 @@ async fn smtp_up_when_banner_and_ehlo_are_accepted() {
 #[tokio::test]
 async fn submission_up_on_the_submission_listener() {
     let server = exim::start(ip(11), &[2525, 2587], Verdict::Accept, Verdict::Accept);
-    let checker = SubmissionChecker::new(TIMEOUT, None);
+    let checker = SubmissionChecker::new(&spec(Service::Submission));
     assert_eq!(checker.check(&target(server.addrs[1])).await, Ok(()));
     assert_eq!(checker.name(), "submission");
 }
@@ -44,7 +49,7 @@ async fn submission_up_on_the_submission_listener() {
 #[tokio::test]
 async fn smtp_down_when_the_banner_is_a_rejection() {
     let server = exim::start(ip(12), &[2525], Verdict::Deny, Verdict::Accept);
-    let checker = SmtpChecker::new(TIMEOUT, None);
+    let checker = SmtpChecker::with_timeout(TIMEOUT);
     let err = checker.check(&target(server.addrs[0])).await.unwrap_err();
     assert_eq!(err.to_string(), "SMTP banner 550 no service for you");
 }
@@ -52,7 +57,7 @@ async fn smtp_down_when_the_banner_is_a_rejection() {
 #[tokio::test]
 async fn smtp_down_when_ehlo_and_helo_are_rejected() {
     let server = exim::start(ip(13), &[2525], Verdict::Accept, Verdict::Deny);
-    let checker = SubmissionChecker::new(TIMEOUT, None);
+    let checker = SubmissionChecker::new(&spec(Service::Submission));
     let err = checker.check(&target(server.addrs[0])).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -63,7 +68,7 @@ async fn smtp_down_when_ehlo_and_helo_are_rejected() {
 #[tokio::test]
 async fn smtp_down_when_nothing_listens() {
     let addr = SocketAddr::new(ip(14), support::free_tcp_port(ip(14)));
-    let err = SmtpChecker::new(TIMEOUT, None)
+    let err = SmtpChecker::with_timeout(TIMEOUT)
         .check(&target(addr))
         .await
         .unwrap_err();
@@ -83,7 +88,7 @@ async fn smtp_down_at_the_timeout_when_the_server_never_greets() {
         drop(socket);
     });
     let started = Instant::now();
-    let err = SmtpChecker::new(Duration::from_millis(500), None)
+    let err = SmtpChecker::with_timeout(Duration::from_millis(500))
         .check(&target(addr))
         .await
         .unwrap_err();
