@@ -35,10 +35,7 @@ async fn smtp_and_submission_against_exim() {
     let nothing = SocketAddr::new(ip(13), support::free_tcp_port(ip(13)));
 
     let mut cases = Vec::new();
-    for (smtp, submission) in [
-        (up.addrs[0], up.addrs[1]),
-        (up.addrs6[0], up.addrs6[1]),
-    ] {
+    for (smtp, submission) in [(up.addrs[0], up.addrs[1]), (up.addrs6[0], up.addrs6[1])] {
         cases.push(Case::up("smtp", spec(Service::Smtp, smtp)));
         cases.push(Case::up(
             "submission",

@@ -25,8 +25,11 @@ pub fn start(ip: IpAddr) -> Freeradius {
     let d = dir.path().display();
     let port = free_port_both(ip);
     let users = dir.join("users");
-    std::fs::write(&users, format!("{USER} Cleartext-Password := \"{PASSWORD}\"\n"))
-        .expect("write users");
+    std::fs::write(
+        &users,
+        format!("{USER} Cleartext-Password := \"{PASSWORD}\"\n"),
+    )
+    .expect("write users");
     let conf = format!(
         r#"prefix = /usr
 confdir = {d}

@@ -85,7 +85,10 @@ pub fn start(ip: IpAddr) -> Slapd {
         .arg("-h")
         .arg(urls);
     let mut daemon = Daemon::spawn("slapd", command, dir);
-    let ldap = [SocketAddr::new(ip, ldap_port), SocketAddr::new(v6(), ldap_port)];
+    let ldap = [
+        SocketAddr::new(ip, ldap_port),
+        SocketAddr::new(v6(), ldap_port),
+    ];
     let ldaps = [
         SocketAddr::new(ip, ldaps_port),
         SocketAddr::new(v6(), ldaps_port),
