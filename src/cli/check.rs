@@ -74,8 +74,8 @@ mod tests {
     use crate::config::OfflineEnvironment;
 
     fn diagnostics(text: &str) -> Vec<String> {
-        let parsed = config::parse_str("test.cf", text, &OfflineEnvironment::default())
-            .expect("valid for ldirectord");
+        let parsed =
+            config::parse_str("test.cf", text, &OfflineEnvironment).expect("valid for ldirectord");
         unsupported_services(&parsed.config)
             .iter()
             .map(ToString::to_string)
