@@ -275,7 +275,8 @@ impl LineConn {
         self.send_raw(&wire).await
     }
 
-    async fn send_raw(&mut self, wire: &[u8]) -> Result<(), CheckError> {
+    /// Sends bytes as they are (IMAP literals, pre-built commands).
+    pub(crate) async fn send_raw(&mut self, wire: &[u8]) -> Result<(), CheckError> {
         let deadline = self.deadline;
         let stream = self.reader.get_mut();
         deadline
