@@ -183,16 +183,29 @@ async fn on_is_up_off_is_down_whatever_the_real() {
 
 #[tokio::test]
 async fn combined_negotiates_then_connects() {
-    // A TCP server that accepts but answers nothing: connects succeed,
-    // an http negotiate times out.
+    // Answers HTTP on the first connection only; later connections are
+    // accepted and held silent, so a connect succeeds and a negotiate
+    // times out.
     let listener = tokio::net::TcpListener::bind((ip(99), 0))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
+        let mut first = true;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            if std::mem::take(&mut first) {
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 1024];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                });
+            } else {
+                held.push(stream);
+            }
         }
     });
     let spec = CheckSpec::new(
@@ -205,14 +218,14 @@ async fn combined_negotiates_then_connects() {
     .timeouts(TIMEOUT, Duration::from_millis(300));
     let checker = build_checker(&spec);
     let target: &CheckTarget = &spec.target;
-    // First a negotiate (fails: no HTTP answer), and it stays a negotiate
-    // until one succeeds.
-    for _ in 0..2 {
-        assert_eq!(
-            checker.check(target).await.map_err(|e| e.to_string()),
-            Err("timeout after 0.3s".into())
-        );
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(checker.check(target).await.map_err(|e| e.to_string()));
     }
+    let timeout = Err("timeout after 0.3s".to_string());
+    // negotiate (ok), connect, connect, negotiate (times out), and a failed
+    // negotiate is followed by another negotiate.
+    assert_eq!(outcomes, [Ok(()), Ok(()), Ok(()), timeout.clone(), timeout]);
 }
 
 #[tokio::test]
