@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ldirector::check::from_config::{CheckPlan, Member, PlannedCheck, SpecId};
-use ldirector::check::probe::run_once;
+use ldirector::check::probe::{raise_fd_limit, run_once};
 use ldirector::check::scheduler::Scheduler;
 use ldirector::check::{CheckKind, CheckSpec, Service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,20 +39,6 @@ const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: cl
 enum Kind {
     Connect,
     Http,
-}
-
-fn raise_fd_limit() {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }
 
 fn listen_ip(index: usize) -> IpAddr {
