@@ -236,3 +236,84 @@ async fn fwmark_real_without_port_has_a_reason() {
         Err("no port to check: set checkport= or the real's port".into())
     );
 }
+
+/// Runs `body` on a thread moved into a new, empty network namespace
+/// (only `lo`, brought up here) where unprivileged ICMP sockets are
+/// allowed for root's group. The namespace goes away with the thread.
+fn in_fresh_netns<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: unshare affects only this thread's network namespace.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET) failed (tests run as root): {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a plain socket and two ioctls on a zeroed, NUL-terminated
+        // ifreq naming "lo".
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut req: libc::ifreq = std::mem::zeroed();
+            for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+                *dst = *src as libc::c_char;
+            }
+            assert_eq!(libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req), 0);
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            assert_eq!(
+                libc::ioctl(fd, libc::SIOCSIFFLAGS, &req),
+                0,
+                "lo up: {}",
+                std::io::Error::last_os_error()
+            );
+            libc::close(fd);
+        }
+        // /proc/sys/net is the writing thread's namespace; make sure that
+        // is the new one before touching it, never the host's.
+        let ours = std::fs::read_link("/proc/thread-self/ns/net").expect("thread netns");
+        let host = std::fs::read_link("/proc/self/ns/net").expect("process netns");
+        assert_ne!(ours, host, "still in the host's network namespace");
+        std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 0")
+            .expect("allow unprivileged ICMP sockets in the test namespace");
+        body()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+#[test]
+fn ping_with_an_unprivileged_icmp_socket_and_down_when_unreachable() {
+    let (dgram_v4, up_v4, up_v6, unreachable) = in_fresh_netns(|| {
+        let dgram_v4 = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::ICMPV4),
+        )
+        .is_ok();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let ping = |addr: &str| {
+                CheckSpec::new(CheckKind::Ping { count: 1 }, addr.parse().expect("addr"))
+                    .timeouts(TIMEOUT, TIMEOUT)
+            };
+            (
+                dgram_v4,
+                reason(&ping("127.0.0.1:0")).await,
+                reason(&ping("[::1]:0")).await,
+                // No route at all in the new namespace: nothing leaves it.
+                reason(&ping("10.255.0.1:0")).await,
+            )
+        })
+    });
+    assert!(
+        dgram_v4,
+        "ping_group_range did not allow ICMP datagram sockets"
+    );
+    assert_eq!(up_v4, Ok(()));
+    assert_eq!(up_v6, Ok(()));
+    assert_eq!(unreachable, Err("network unreachable".into()));
+}
