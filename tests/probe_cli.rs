@@ -125,7 +125,7 @@ fn table_and_exit_zero_when_all_up() {
     assert!(lines[0].starts_with("VIRTUAL"), "{stdout}");
     assert!(lines[1].starts_with("127.0.3.127:80"), "{stdout}");
     assert!(lines[1].contains(" up "), "{stdout}");
-    assert!(lines[1].contains("negotiate/http"), "{stdout}");
+    assert!(lines[1].contains("negotiate:http"), "{stdout}");
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub struct ProbeRow {
     pub virtual_service: String,
     /// `IP:PORT` (`[IPv6]:PORT`) of the real.
     pub real: String,
-    /// What was checked (`connect`, `negotiate/http`, ...).
+    /// What was checked (`connect`, `negotiate:http`, ...).
     pub check: String,
     pub up: bool,
     /// Why it is down, or `ok`.
