@@ -21,8 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 const TIMEOUT: Duration = Duration::from_secs(1);
-/// What a check may take beyond its timeout (scheduling, teardown).
-const SLACK: Duration = Duration::from_millis(500);
+/// What a check may take beyond its timeout (scheduling, teardown). Wide,
+/// because the test machine may be busy; an unbounded check would take
+/// the server's hour, so the bound still tells.
+const SLACK: Duration = Duration::from_millis(1500);
 
 /// Starts a TCP server on `ip` whose every connection is handled by
 /// `behave`; the server lives as long as the test's runtime.
@@ -239,11 +241,7 @@ async fn hung_reals_never_delay_a_healthy_one() {
         .expect("a result");
     assert_eq!(first.id, SpecId(healthy_id));
     assert!(first.is_up(), "{:?}", first.outcome);
-    assert!(
-        first.latency < Duration::from_millis(300),
-        "{:?}",
-        first.latency
-    );
+    assert!(first.latency < TIMEOUT / 2, "{:?}", first.latency);
 
     let mut downs = 0;
     while downs < 200 {
@@ -257,7 +255,7 @@ async fn hung_reals_never_delay_a_healthy_one() {
         );
         downs += 1;
     }
-    // 200 hung checks cost one timeout of wall time, not 200.
-    assert!(started.elapsed() < TIMEOUT + SLACK + Duration::from_millis(100));
+    // 200 hung checks cost about one timeout of wall time, not 200.
+    assert!(started.elapsed() < TIMEOUT * 3, "{:?}", started.elapsed());
     scheduler.shutdown().await;
 }
