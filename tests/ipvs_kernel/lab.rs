@@ -88,6 +88,7 @@ impl Lab {
 
     /// Runs a shell command; panics unless it succeeds.
     pub fn sh(&self, script: &str) -> String {
+        let start = std::time::Instant::now();
         let out = Command::new("sh")
             .args(["-ec", script])
             .output()
@@ -99,6 +100,10 @@ impl Lab {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let took = start.elapsed();
+        if took.as_secs() >= 10 {
+            println!("  (slow: {:.1}s for `{script}`)", took.as_secs_f64());
+        }
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
