@@ -420,11 +420,11 @@ impl<'a> Reader<'a> {
         if content.is_empty() || content.len() > 5 || content[0] & 0x80 != 0 {
             return Err(LdapError::Malformed(what));
         }
-        Ok(content
+        content
             .iter()
             .fold(0u64, |value, &byte| value << 8 | u64::from(byte))
             .try_into()
-            .map_err(|_| LdapError::Malformed(what))?)
+            .map_err(|_| LdapError::Malformed(what))
     }
 }
 

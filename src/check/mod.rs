@@ -20,6 +20,7 @@ use futures::future::BoxFuture;
 pub mod connect;
 pub mod dns;
 pub mod external;
+pub mod from_config;
 pub mod http;
 pub mod implicit_tls;
 pub mod ldap;
@@ -156,6 +157,14 @@ pub trait Checker: Send + Sync {
 /// (smtp, pop, imap, ftp, ldap, nntp, sql, radius, sip, oracle) are wired
 /// here at merge time; until then they report "service X not built yet".
 pub fn build_checker(spec: &CheckSpec) -> Box<dyn Checker> {
+    if spec.target.addr.port() == 0 && spec.needs_port() {
+        // A fwmark real written without a port, on a service with no
+        // well-known port: there is nothing to connect to.
+        return Box::new(misc::BrokenChecker::new(
+            "connect",
+            CheckError::Other("no port to check: set checkport= or the real's port".into()),
+        ));
+    }
     match &spec.kind {
         CheckKind::Connect => {
             if spec.protocol == Protocol::Udp {

@@ -193,10 +193,6 @@ impl LineConn {
         }
     }
 
-    pub(crate) fn deadline(&self) -> &Deadline {
-        &self.deadline
-    }
-
     /// Reads one line (without its CR LF). `waiting_for` names what was
     /// expected, for the reason when the server hangs up instead.
     pub(crate) async fn read_line(&mut self, waiting_for: &str) -> Result<String, CheckError> {

@@ -425,7 +425,7 @@ mod tests {
         //   option 0201+0200+0000+0b01                     = 0x0f02
         //   total 0x211f1 -> fold 0x11f3 -> complement 0xee0c
         assert_eq!(frame, expected);
-        assert_eq!(one_complement_sum_is_valid(&frame, vip), true);
+        assert!(one_complement_sum_is_valid(&frame, vip));
     }
 
     /// An independent check of the ICMPv6 checksum: summing the pseudo-header

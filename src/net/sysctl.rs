@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::NetError;
 
@@ -51,7 +51,7 @@ pub fn write(path: &PathBuf, value: i64) -> Result<(), NetError> {
     fs::write(path, format!("{value}\n")).map_err(|source| sysctl_error(path, source))
 }
 
-fn sysctl_error(path: &PathBuf, source: std::io::Error) -> NetError {
+fn sysctl_error(path: &Path, source: std::io::Error) -> NetError {
     if source.kind() == ErrorKind::PermissionDenied {
         NetError::PermissionDenied {
             operation: format!("write {}", path.display()),
@@ -59,7 +59,7 @@ fn sysctl_error(path: &PathBuf, source: std::io::Error) -> NetError {
         }
     } else {
         NetError::Sysctl {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         }
     }

@@ -27,6 +27,10 @@ packages=(
     libpam-pwdfile
     kamailio
     inn2
+    # http/https/http_proxy and dns checker tests, --probe (tests/support_checks)
+    nginx-light
+    dnsmasq-base
+    perl
 )
 
 missing=()

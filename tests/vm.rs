@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Real-kernel suites run the `#[ignore]`-in-a-VM way (tests/ipvs_kernel.rs
+//! boots its own VM through `tests/support_vm/`; see tests/vm/README.md for
+//! that pattern, which needs no ignored tests).
+//!
+//! Real-kernel suites: each test here boots Debian's kernel (which has IPVS)
+//! in a VM once, runs one whole guest-side test binary inside it as root,
+//! and fails when that suite fails or runs no test at all.
+//!
+//! Guest-side suites are ordinary integration-test files whose tests are all
+//! `#[ignore]` (so the host, which has no IPVS, never runs them); here they
+//! run with `--ignored --test-threads=1`. Adding a suite is one more
+//! `#[test]` calling [`run_suite_in_vm`].
+//!
+//! Needs root and the packages from `tests/setup/install.sh`; there is no
+//! skip: if the VM cannot start, the test fails and says why. See
+//! `tests/vm/README.md`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Boot budget plus the suite's own run time, under software emulation.
+const VM_TIMEOUT_SECS: u32 = 1200;
+
+#[test]
+fn daemon_suite_in_vm() {
+    run_suite_in_vm("daemon_kernel", &[]);
+}
+
+/// Builds (if needed) and locates the integration-test binary
+/// `test_binary_name` (a file `tests/<name>.rs`), runs it in a fresh VM with
+/// `--ignored --test-threads=1` followed by `args`, prints the guest's
+/// output, and panics unless the suite passed with at least one test run.
+fn run_suite_in_vm(test_binary_name: &str, args: &[&str]) {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the VM suites need root (the guest runs over the host's root filesystem and \
+         IPVS needs CAP_NET_ADMIN): run `sudo cargo test --test vm`, after \
+         `sudo bash tests/setup/install.sh`"
+    );
+    let binary = locate_test_binary(test_binary_name);
+    let outdir = fresh_outdir(test_binary_name);
+
+    let output = Command::new("bash")
+        .arg(manifest_dir().join("tests/vm/run.sh"))
+        .arg("--timeout")
+        .arg(VM_TIMEOUT_SECS.to_string())
+        .arg(&outdir)
+        .arg("--")
+        .args(["env", "RUST_BACKTRACE=1"])
+        .arg(&binary)
+        .args(["--ignored", "--test-threads=1"])
+        .args(args)
+        .current_dir(manifest_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tests/vm/run.sh: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Shown by the test harness when the test fails, or with --nocapture.
+    println!("===== {test_binary_name} in the VM: stdout =====\n{stdout}");
+    println!("===== {test_binary_name} in the VM: stderr =====\n{stderr}");
+
+    let code = output.status.code();
+    assert!(
+        code != Some(125) && code != Some(124),
+        "the VM for suite {test_binary_name} did not run it (status {code:?}); \
+         reason above, console log in {}",
+        outdir.join("console.log").display()
+    );
+    assert!(
+        output.status.success(),
+        "suite {test_binary_name} failed in the VM (status {code:?}); output above"
+    );
+    let ran = tests_run(&stdout);
+    assert!(
+        ran > 0,
+        "suite {test_binary_name} ran no test in the VM (are its tests #[ignore]d \
+         and does the filter {args:?} match any?)"
+    );
+}
+
+/// Number of tests that passed, summed over libtest's `test result:` lines.
+fn tests_run(libtest_stdout: &str) -> u64 {
+    libtest_stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("test result: "))
+        .filter_map(|rest| {
+            let passed = rest.split(';').next()?.trim();
+            // "ok. 3 passed" / "FAILED. 2 passed"
+            passed
+                .rsplit_once(". ")?
+                .1
+                .strip_suffix(" passed")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A new, empty folder under the target dir (which the guest can see) that
+/// no concurrent run shares.
+fn fresh_outdir(suite: &str) -> PathBuf {
+    let profile_dir = profile_dir();
+    let dir = profile_dir
+        .join("vm-runs")
+        .join(format!("{suite}-{}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot clear {}: {e}", dir.display()));
+    }
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// `target/<profile>`, from this test binary's own path
+/// (`target/<profile>/deps/vm-<hash>`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| panic!("unexpected test binary path {}", exe.display()))
+}
+
+/// Asks cargo for the test binary, building it with the profile this test
+/// binary was built with, so the guest never runs a stale build.
+fn locate_test_binary(name: &str) -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile = profile_dir()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .expect("profile dir name");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["test", "--test", name, "--no-run", "--message-format=json"])
+        .current_dir(manifest_dir());
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build test {name}: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo test --test {name} --no-run failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact"
+                && msg["target"]["name"] == name
+                && msg["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.iter().any(|k| k == "test"))
+        })
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("cargo built no test executable named {name}"))
+}
+
+#[test]
+fn counts_tests_from_libtest_summaries() {
+    let out = "running 2 tests\ntest a ... ok\ntest b ... ok\n\n\
+               test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; \
+               0 filtered out; finished in 0.01s\n";
+    assert_eq!(tests_run(out), 2);
+    let none = "running 0 tests\n\ntest result: ok. 0 passed; 0 failed; 3 ignored; \
+                0 measured; 0 filtered out; finished in 0.00s\n";
+    assert_eq!(tests_run(none), 0);
+    assert_eq!(tests_run("garbage"), 0);
+}
