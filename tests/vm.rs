@@ -1,8 +1,4 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! Real-kernel suites run the `#[ignore]`-in-a-VM way (tests/ipvs_kernel.rs
-//! boots its own VM through `tests/support_vm/`; see tests/vm/README.md for
-//! that pattern, which needs no ignored tests).
-//!
 //! Real-kernel suites: each test here boots Debian's kernel (which has IPVS)
 //! in a VM once, runs one whole guest-side test binary inside it as root,
 //! and fails when that suite fails or runs no test at all.

@@ -31,6 +31,13 @@ packages=(
     nginx-light
     dnsmasq-base
     perl
+    # the real IPVS kernel in a VM (tests/vm/, tests/ipvs_kernel.rs)
+    qemu-system-x86
+    busybox-static
+    kmod
+    ipvsadm
+    python3-venv
+    python3-pip
 )
 
 missing=()
@@ -41,3 +48,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Debian's kernel (which has IPVS) and virtme-ng, for the VM suites.
+bash tests/vm/prepare.sh >/dev/null
