@@ -19,11 +19,6 @@ use std::process::Command;
 const VM_TIMEOUT_SECS: u32 = 1200;
 
 #[test]
-fn ipvs_kernel_suite_in_vm() {
-    run_suite_in_vm("ipvs_kernel", &[]);
-}
-
-#[test]
 fn daemon_suite_in_vm() {
     run_suite_in_vm("daemon_kernel", &[]);
 }

@@ -33,6 +33,13 @@ packages=(
     nginx-light
     dnsmasq-base
     perl
+    # the real IPVS kernel in a VM (tests/vm/, tests/ipvs_kernel.rs)
+    qemu-system-x86
+    busybox-static
+    kmod
+    ipvsadm
+    python3-venv
+    python3-pip
 )
 
 missing=()
@@ -55,3 +62,6 @@ if ! dpkg-query -W -f='${Status}' inn2 2>/dev/null | grep -q "ok installed"; the
         dpkg --configure inn2
     fi
 fi
+
+# Debian's kernel (which has IPVS) and virtme-ng, for the VM suites.
+bash tests/vm/prepare.sh >/dev/null
