@@ -12,5 +12,6 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod director;
+pub mod inspect;
 pub mod ipvs;
 pub mod net;
