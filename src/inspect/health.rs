@@ -201,4 +201,35 @@ mod tests {
         let key = report().virtuals[0].key;
         assert_eq!(index.cell(&key, "10.2.0.1".parse().unwrap(), 8080), "-");
     }
+
+    /// A real control socket served by the daemon's own server code: the
+    /// index is built from what comes over the wire.
+    #[tokio::test]
+    async fn collects_reports_over_the_control_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = control::socket_path(dir.path(), Path::new("/etc/ha.d/web.cf"));
+        let listener = control::bind(&path).unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let reply = serde_json::to_string(&report()).unwrap();
+        let server = tokio::spawn(control::serve(listener, stop.clone(), move |_| {
+            let reply = reply.clone();
+            async move { reply }
+        }));
+        // A socket nobody serves: reported, not fatal.
+        let dead = dir.path().join("dead.cf.sock");
+        drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+        let run_dir = dir.path().to_owned();
+        let index = tokio::task::spawn_blocking(move || HealthIndex::collect(&run_dir))
+            .await
+            .unwrap();
+        stop.cancel();
+        server.await.unwrap();
+        assert_eq!(index.answered, vec![path]);
+        assert_eq!(index.unreachable.len(), 1, "{:?}", index.unreachable);
+        assert!(index.unreachable[0].contains("dead.cf.sock"));
+        let key = report().virtuals[0].key;
+        let real = index.real(&key, "10.2.0.2".parse().unwrap(), 8080).unwrap();
+        assert!(!real.up);
+        assert_eq!(real.reason, "connection refused");
+    }
 }

@@ -77,8 +77,8 @@ pub struct HealthSourcesView {
 
 #[derive(Debug, Serialize)]
 pub struct ServiceView {
-    /// ipvsadm's spelling of the service, e.g. `"TCP 10.0.0.1:80"`,
-    /// `"FWM 5 IPv6"`: handy as a display name or map key.
+    /// Display name, e.g. `"TCP 10.0.0.1:80"`, `"FWM 5 IPv6"` (as
+    /// ldirector's messages spell services): handy as a map key.
     pub name: String,
     /// `"inet"` or `"inet6"`.
     pub family: &'static str,
