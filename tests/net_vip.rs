@@ -17,7 +17,9 @@ use std::net::IpAddr;
 use clap::Parser;
 use ldirector::net::cli::{self, VipCommand};
 use ldirector::net::realserver::{realserver_off, realserver_on, RealServerOptions};
-use ldirector::net::{AddOptions, AnnounceOptions, Change, NetError, VipAddr, VipHandle, VipOwner};
+use ldirector::net::{
+    AddOptions, AnnounceOptions, Change, NetError, VipAddr, VipClaim, VipHandle, VipOwner, VipSet,
+};
 use support::{drop_thread_capabilities, Netns, Pair, CAP_NET_ADMIN, CAP_NET_RAW};
 
 fn addr(text: &str) -> IpAddr {
@@ -264,8 +266,7 @@ fn address_in_use_on_another_interface_is_refused() {
     });
     assert_eq!(
         error.to_string(),
-        "203.0.113.50 is already in use on interface eth1; refusing to add it to eth0 too \
-         (use --force to add it anyway)"
+        "203.0.113.50 is already in use on interface eth1; refusing to add it to eth0 too"
     );
     assert_eq!(netns.all_addresses(), before);
 
@@ -340,6 +341,77 @@ fn owner_refuses_an_interface_that_is_down() {
             .unwrap_err()
     });
     assert_eq!(error.to_string(), "interface eth0 is down");
+    assert_eq!(netns.all_addresses(), before);
+}
+
+#[test]
+fn vip_set_follows_the_configuration_across_reloads() {
+    let pair = director("set");
+    let netns = &pair.director;
+    let before = netns.all_addresses();
+    let claim = |text: &str| VipClaim {
+        iface: "eth0".into(),
+        vip: vip(text),
+        announce: AnnounceOptions {
+            count: 1,
+            ..AnnounceOptions::default()
+        },
+    };
+    netns.block_on(|| async {
+        let mut set = VipSet::new();
+        // Ports 80 and 443 of one VIP: one address.
+        let failures = set
+            .reconcile(&[
+                claim("198.51.100.30"),
+                claim("198.51.100.30"),
+                claim("2001:db8:1::30"),
+            ])
+            .await;
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(set.len(), 2);
+
+        // Reload: one VIP gone, one new, a bad interface reported without
+        // keeping the others from being owned.
+        let mut missing = claim("198.51.100.32");
+        missing.iface = "nosuch0".into();
+        let failures = set
+            .reconcile(&[claim("2001:db8:1::30"), claim("198.51.100.31"), missing])
+            .await;
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(
+            failures[0].1.to_string(),
+            "interface nosuch0 does not exist"
+        );
+        let mut owned: Vec<String> = set.owners().map(|owner| owner.vip().to_string()).collect();
+        owned.sort();
+        assert_eq!(owned, ["198.51.100.31/32", "2001:db8:1::30/128"]);
+    });
+    // The set's runtime is gone; its VIPs stay configured (as after a
+    // crash) until released: check, then release them from a new set.
+    let addresses = netns.addresses("eth0");
+    assert!(
+        !addresses.contains(&"198.51.100.30/32".to_string()),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.contains(&"198.51.100.31/32".to_string()),
+        "{addresses:?}"
+    );
+    assert!(
+        addresses.contains(&"2001:db8:1::30/128".to_string()),
+        "{addresses:?}"
+    );
+    netns.block_on(|| async {
+        let mut set = VipSet::new();
+        let failures = set
+            .reconcile(&[claim("2001:db8:1::30"), claim("198.51.100.31")])
+            .await;
+        assert!(failures.is_empty(), "{failures:?}");
+        // Adopted, not added.
+        assert!(set.owners().all(|owner| !owner.added()));
+        assert!(set.release_all().await.is_empty());
+        assert!(set.is_empty());
+    });
     assert_eq!(netns.all_addresses(), before);
 }
 

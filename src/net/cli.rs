@@ -216,6 +216,9 @@ pub async fn run(command: VipCommand) -> i32 {
         Ok(code) => code,
         Err(error) => {
             eprintln!("ldirectord vip {name}: {error}");
+            if matches!(error, NetError::AddressInUse { .. }) {
+                eprintln!("(remove it there first, or use --force to add it anyway)");
+            }
             exit_code(&error, is_status)
         }
     }

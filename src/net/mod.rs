@@ -24,6 +24,6 @@ pub mod vip;
 
 pub use error::NetError;
 pub use garp::{announce, AnnounceOptions, ArpOperation};
-pub use owner::VipOwner;
+pub use owner::{VipClaim, VipOwner, VipSet};
 pub use realserver::{realserver_off, realserver_on, RealServerOptions};
 pub use vip::{AddOptions, Change, VipAddr, VipHandle};

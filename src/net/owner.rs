@@ -19,6 +19,7 @@
 //! One owner per distinct (interface, address): several virtual services
 //! on the same VIP (ports 80 and 443) share one owner.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -109,6 +110,16 @@ impl VipOwner {
             "VIP acquired"
         );
         let Some(announcer) = announcer else {
+            if !announceable && !link.is_loopback && !link.no_arp {
+                // InfiniBand and other non-Ethernet links resolve addresses
+                // too, but with frames we do not build: say so, rather than
+                // leave clients with a stale entry in silence.
+                tracing::warn!(
+                    iface,
+                    vip = %vip,
+                    "not an Ethernet interface: VIP added without announcement"
+                );
+            }
             return Ok(owner);
         };
         if let Err(error) = announcer.send(1, announce.count) {
@@ -190,5 +201,95 @@ impl VipOwner {
     /// Whether the background announcement burst has finished.
     pub fn announced(&self) -> bool {
         self.burst.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+/// One VIP the configuration asks the daemon to own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipClaim {
+    pub iface: String,
+    pub vip: VipAddr,
+    pub announce: AnnounceOptions,
+}
+
+/// The VIPs a daemon owns, one [`VipOwner`] per (interface, address), so a
+/// reload only touches the addresses whose claim changed.
+#[derive(Debug, Default)]
+pub struct VipSet {
+    owners: BTreeMap<(String, IpAddr), VipOwner>,
+}
+
+impl VipSet {
+    pub fn new() -> VipSet {
+        VipSet::default()
+    }
+
+    /// Makes the owned VIPs those of `claims`: releases what is no longer
+    /// claimed (or claimed with another prefix), then acquires what is new.
+    /// Several claims of one (interface, address), e.g. virtual services on
+    /// ports 80 and 443 of one VIP, are one VIP; the first claim's
+    /// announcement options win. A VIP already owned is left alone (no new
+    /// announcement). Carries on past failures and returns them, so one bad
+    /// interface does not keep the other VIPs from being owned.
+    pub async fn reconcile(&mut self, claims: &[VipClaim]) -> Vec<(VipClaim, NetError)> {
+        let mut wanted: BTreeMap<(String, IpAddr), &VipClaim> = BTreeMap::new();
+        for claim in claims {
+            wanted
+                .entry((claim.iface.clone(), claim.vip.addr))
+                .or_insert(claim);
+        }
+        let mut failures = Vec::new();
+        let stale: Vec<(String, IpAddr)> = self
+            .owners
+            .iter()
+            .filter(|(key, owner)| {
+                wanted
+                    .get(*key)
+                    .is_none_or(|claim| claim.vip != owner.vip())
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in stale {
+            if let Some(owner) = self.owners.remove(&key) {
+                let claim = VipClaim {
+                    iface: owner.iface().to_string(),
+                    vip: owner.vip(),
+                    announce: AnnounceOptions::default(),
+                };
+                if let Err(error) = owner.release().await {
+                    failures.push((claim, error));
+                }
+            }
+        }
+        for (key, claim) in wanted {
+            if self.owners.contains_key(&key) {
+                continue;
+            }
+            match VipOwner::acquire(&claim.iface, claim.vip, claim.announce).await {
+                Ok(owner) => {
+                    self.owners.insert(key, owner);
+                }
+                Err(error) => failures.push((claim.clone(), error)),
+            }
+        }
+        failures
+    }
+
+    /// Releases every VIP (at stop); returns the failures.
+    pub async fn release_all(&mut self) -> Vec<(VipClaim, NetError)> {
+        self.reconcile(&[]).await
+    }
+
+    /// The VIPs owned now.
+    pub fn owners(&self) -> impl Iterator<Item = &VipOwner> {
+        self.owners.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty()
     }
 }
