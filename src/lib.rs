@@ -9,6 +9,7 @@
 //! ties it together with signals, reload and the control socket.
 
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod director;

@@ -1,2 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-fn main() {}
+//! `ldirectord`: see [`ldirector::cli`].
+fn main() {
+    std::process::exit(ldirector::cli::main());
+}

@@ -84,7 +84,7 @@ mod tests {
 
     #[tokio::test]
     async fn up_when_listening_refused_when_closed() {
-        let listener = TcpListener::bind("127.0.1.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.3.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let checker = ConnectChecker::new(Protocol::Tcp, Duration::from_secs(2));
         assert_eq!(checker.check(&target(addr)).await, Ok(()));

@@ -383,6 +383,15 @@ impl CheckSpec {
         self
     }
 
+    /// True when the check connects to a port (a port of 0 cannot work).
+    pub fn needs_port(&self) -> bool {
+        match &self.kind {
+            CheckKind::Connect | CheckKind::Combined { .. } => true,
+            CheckKind::Negotiate(service) => *service != Service::None,
+            _ => false,
+        }
+    }
+
     /// The longest a single probe of this spec may take, all attempts
     /// included; the scheduler's last-resort timeout is derived from it.
     pub fn probe_budget(&self) -> Duration {

@@ -164,6 +164,9 @@ pub fn describe_error(err: &rustls::Error) -> String {
     match err {
         rustls::Error::InvalidCertificate(cert) => describe_certificate_error(cert),
         rustls::Error::AlertReceived(alert) => format!("alert from server: {alert:?}"),
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            "the server does not speak TLS on this port".into()
+        }
         other => other.to_string(),
     }
 }

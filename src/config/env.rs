@@ -139,10 +139,93 @@ impl Environment for OfflineEnvironment {
     }
 }
 
+/// Host names from a hosts file (`/etc/hosts` format), numeric addresses
+/// read exactly as getaddrinfo reads them, and service names from a
+/// services file; never DNS. With the same hosts file this resolves like
+/// ldirectord does in a namespace without network, which is how the test
+/// corpus's recorded verdicts were produced (tests/config/regen-verdicts.sh).
+#[derive(Debug, Default)]
+pub struct FilesEnvironment {
+    /// (address, names) in file order.
+    hosts: Vec<(IpAddr, Vec<String>)>,
+    services: Services,
+    hostname: String,
+}
+
+impl FilesEnvironment {
+    /// Read `hosts` and `services` (either may be missing: empty tables).
+    pub fn new(hosts: &Path, services: &Path, hostname: &str) -> Self {
+        let hosts = std::fs::read_to_string(hosts)
+            .map(|text| parse_hosts(&text))
+            .unwrap_or_default();
+        let services = std::fs::read_to_string(services)
+            .map(|text| Services::parse(&text))
+            .unwrap_or_default();
+        FilesEnvironment {
+            hosts,
+            services,
+            hostname: hostname.to_string(),
+        }
+    }
+}
+
+fn parse_hosts(text: &str) -> Vec<(IpAddr, Vec<String>)> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.split('#').next().unwrap_or("");
+            let mut fields = line.split_whitespace();
+            let addr: IpAddr = fields.next()?.parse().ok()?;
+            Some((addr, fields.map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+impl Environment for FilesEnvironment {
+    fn resolve_host(&self, name: &str, family: AddressFamily) -> Option<IpAddr> {
+        if let Some(addr) = getaddrinfo_numeric(name, family) {
+            return Some(addr);
+        }
+        self.hosts.iter().find_map(|(addr, names)| {
+            let family_matches = matches!(
+                (addr, family),
+                (IpAddr::V4(_), AddressFamily::Inet) | (IpAddr::V6(_), AddressFamily::Inet6)
+            );
+            // glibc compares host names without regard to case.
+            (family_matches && names.iter().any(|n| n.eq_ignore_ascii_case(name))).then_some(*addr)
+        })
+    }
+
+    fn service_port(&self, name: &str, protocol: Option<&str>) -> Option<u16> {
+        self.services.lookup(name, protocol)
+    }
+
+    fn can_append(&self, path: &str) -> Result<(), String> {
+        can_append(Path::new(path))
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        Path::new(path).is_dir()
+    }
+
+    fn hostname(&self) -> String {
+        self.hostname.clone()
+    }
+}
+
 /// `getaddrinfo` with a family hint and no flags, as Perl's Socket6 call in
 /// ldirectord makes it: numeric forms `inet_aton` accepts (`5060`, `10.1`)
 /// resolve too, exactly as they do for ldirectord.
 fn getaddrinfo_first(name: &str, family: AddressFamily) -> Option<IpAddr> {
+    getaddrinfo_with(name, family, 0)
+}
+
+/// getaddrinfo restricted to numeric forms (`AI_NUMERICHOST`): no lookup of
+/// any kind, so no traffic.
+fn getaddrinfo_numeric(name: &str, family: AddressFamily) -> Option<IpAddr> {
+    getaddrinfo_with(name, family, libc::AI_NUMERICHOST)
+}
+
+fn getaddrinfo_with(name: &str, family: AddressFamily, flags: libc::c_int) -> Option<IpAddr> {
     let c_name = CString::new(name).ok()?;
     let c_service = CString::new("0").ok()?;
     // SAFETY: hints is plain old data, zeroed as getaddrinfo(3) requires for
@@ -152,6 +235,7 @@ fn getaddrinfo_first(name: &str, family: AddressFamily) -> Option<IpAddr> {
         AddressFamily::Inet => libc::AF_INET,
         AddressFamily::Inet6 => libc::AF_INET6,
     };
+    hints.ai_flags = flags;
     let mut result: *mut libc::addrinfo = std::ptr::null_mut();
     // SAFETY: valid NUL-terminated strings, valid hints, and an out pointer
     // we free below with freeaddrinfo.
@@ -265,6 +349,30 @@ mod tests {
         assert_eq!(s.lookup("http", None), Some(80));
         assert_eq!(s.lookup("http", Some("udp")), None);
         assert_eq!(s.lookup("foo", None), Some(99));
+    }
+
+    #[test]
+    fn files_environment_reads_hosts_and_numeric_forms_without_dns() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "10.0.0.5 web Web2 # c\n2001:db8::5 web\n").unwrap();
+        let env = FilesEnvironment::new(&hosts, Path::new("/nonexistent"), "h");
+        assert_eq!(
+            env.resolve_host("WEB", AddressFamily::Inet),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5)))
+        );
+        assert_eq!(
+            env.resolve_host("web", AddressFamily::Inet6),
+            Some("2001:db8::5".parse().unwrap())
+        );
+        assert_eq!(
+            env.resolve_host("5060", AddressFamily::Inet),
+            Some(IpAddr::V4(Ipv4Addr::new(0, 0, 19, 196)))
+        );
+        assert_eq!(
+            env.resolve_host("nosuchhost.test", AddressFamily::Inet),
+            None
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod value;
 
 use std::path::{Path, PathBuf};
 
-pub use env::{Environment, OfflineEnvironment, SystemEnvironment};
+pub use env::{Environment, FilesEnvironment, OfflineEnvironment, SystemEnvironment};
 pub use error::{ConfigError, Diagnostic, Severity};
 pub use model::*;
 

@@ -8,12 +8,12 @@
 //! defaults live (one place, documented once).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::ipvs::model::{AddressFamily, ForwardMethod, Protocol};
+use crate::ipvs::model::{AddressFamily, ForwardMethod, Protocol, SyncDaemon, SyncState};
 
 /// Where a directive was written: file, 1-based line and 1-based column
 /// (in characters of the original line, a tab counting as one).
@@ -68,6 +68,14 @@ pub mod defaults {
     pub const CHECK_COMMAND: &str = "/bin/true";
     pub const REQUEST: &str = "/";
     pub const SCHEDULER: &str = "wrr";
+    /// Extension: where `metrics=yes` listens (loopback only by default).
+    pub const METRICS_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+        std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9469),
+    );
+    /// Extension: gratuitous ARP / unsolicited NA per VIP takeover, and the
+    /// gap between them (the IPaddr2 resource agent's defaults).
+    pub const VIP_ANNOUNCE_COUNT: u32 = crate::net::garp::DEFAULT_COUNT;
+    pub const VIP_ANNOUNCE_INTERVAL_MS: u64 = crate::net::garp::DEFAULT_INTERVAL.as_millis() as u64;
 }
 
 /// Global directives (column 0, outside any virtual block).
@@ -103,6 +111,16 @@ pub struct Global {
     pub cleanstop: Option<Spanned<bool>>,
     pub smtp: Option<Spanned<String>>,
     pub maintenancedir: Option<Spanned<String>>,
+
+    /// Extension: the Prometheus endpoint (`metrics=yes|no|ADDR:PORT`);
+    /// `None` inside = `metrics=no`. Off unless written.
+    pub metrics: Option<Spanned<Option<SocketAddr>>>,
+    /// Extension: the VIP settings every virtual inherits.
+    pub vip: VipSettings,
+    /// Extension: the IPVS connection synchronisation daemon.
+    pub syncdaemon: Option<Spanned<SyncDaemonMode>>,
+    pub syncinterface: Option<Spanned<String>>,
+    pub syncid: Option<Spanned<u8>>,
 }
 
 impl Global {
@@ -141,12 +159,68 @@ impl Global {
     pub fn emailalertstatus(&self) -> EmailAlertStatus {
         val(&self.emailalertstatus).unwrap_or(EmailAlertStatus::ALL)
     }
+    /// Where the Prometheus endpoint listens, `None` when it is off (the
+    /// default).
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.value)
+    }
+
+    /// The sync daemon to run, `None` when not configured or `none`. The
+    /// parser guarantees an interface when the mode is master or backup.
+    pub fn sync_daemon(&self) -> Option<SyncDaemon> {
+        let state = match val(&self.syncdaemon)? {
+            SyncDaemonMode::None => return None,
+            SyncDaemonMode::Master => SyncState::Master,
+            SyncDaemonMode::Backup => SyncState::Backup,
+        };
+        Some(SyncDaemon {
+            state,
+            mcast_ifname: self.syncinterface.as_ref()?.value.clone(),
+            sync_id: val(&self.syncid).map_or(0, u32::from),
+            sync_maxlen: 0,
+            mcast_group: None,
+            mcast_port: 0,
+            mcast_ttl: 0,
+        })
+    }
+
     pub fn logfile(&self) -> LogTarget {
         self.logfile
             .as_ref()
             .map(|s| s.value.clone())
             .unwrap_or_else(|| LogTarget::File(defaults::LOGFILE.to_string()))
     }
+}
+
+/// Extension: `syncdaemon=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncDaemonMode {
+    Master,
+    Backup,
+    None,
+}
+
+/// Extension: how the director owns a VIP in standalone mode (without
+/// Pacemaker): the interface it is added to and how it is announced.
+/// Written globally and/or per virtual; the virtual's value wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VipSettings {
+    /// `vipinterface=IFACE`: the director adds the VIP to this interface.
+    /// Not set: the VIP is someone else's business (Pacemaker, keepalived).
+    pub interface: Option<Spanned<String>>,
+    /// `vipannouncecount=N`: gratuitous ARPs / unsolicited NAs per takeover.
+    pub announce_count: Option<Spanned<u32>>,
+    /// `vipannounceinterval=MS`: milliseconds between announcements.
+    pub announce_interval_ms: Option<Spanned<u64>>,
+}
+
+/// The VIP settings in force for one virtual.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EffectiveVip {
+    pub interface: String,
+    pub announce_count: u32,
+    pub announce_interval_ms: u64,
 }
 
 /// Where log lines go: a file (value starts with `/`) or a syslog facility.
@@ -503,6 +577,8 @@ pub struct Virtual {
     /// Extension: verify the real server's certificate on https checks
     /// (`sslverify=yes`). ldirectord never verifies; default off.
     pub sslverify: Option<Spanned<bool>>,
+    /// Extension: per-virtual VIP settings, overriding the global ones.
+    pub vip: VipSettings,
 }
 
 impl Virtual {
@@ -554,6 +630,7 @@ impl Virtual {
             servicename: None,
             comment: None,
             sslverify: None,
+            vip: VipSettings::default(),
         }
     }
 
@@ -685,6 +762,28 @@ impl Virtual {
             fallback.port = Some(self.port());
         }
         Some(fallback)
+    }
+
+    /// The VIP this director owns for the virtual, if a `vipinterface` is
+    /// set (per virtual, else globally). Fwmark virtuals have no address.
+    pub fn effective_vip(&self, global: &Global) -> Option<EffectiveVip> {
+        if matches!(self.addr, VirtualAddr::Fwmark { .. }) {
+            return None;
+        }
+        let interface = self
+            .vip
+            .interface
+            .as_ref()
+            .or(global.vip.interface.as_ref())?;
+        Some(EffectiveVip {
+            interface: interface.value.clone(),
+            announce_count: val(&self.vip.announce_count)
+                .or(val(&global.vip.announce_count))
+                .unwrap_or(defaults::VIP_ANNOUNCE_COUNT),
+            announce_interval_ms: val(&self.vip.announce_interval_ms)
+                .or(val(&global.vip.announce_interval_ms))
+                .unwrap_or(defaults::VIP_ANNOUNCE_INTERVAL_MS),
+        })
     }
 
     /// The port a check of `real` connects to (`ld_checkport`): checkport,

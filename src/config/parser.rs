@@ -45,6 +45,14 @@ pub const GLOBAL_DIRECTIVES: &[&str] = &[
     "maintenancedir",
     "virtual",
     "virtual6",
+    // extensions
+    "metrics",
+    "vipinterface",
+    "vipannouncecount",
+    "vipannounceinterval",
+    "syncdaemon",
+    "syncinterface",
+    "syncid",
 ];
 
 /// Per-virtual directive names.
@@ -87,7 +95,11 @@ pub const VIRTUAL_DIRECTIVES: &[&str] = &[
     "smtp",
     "servicename",
     "comment",
+    // extensions
     "sslverify",
+    "vipinterface",
+    "vipannouncecount",
+    "vipannounceinterval",
 ];
 
 /// Largest range `A->B` accepted. ldirectord would try to add every
@@ -104,6 +116,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Environment) -> (Option<Config>, 
         diags: Vec::new(),
         global: Global::default(),
         virtuals: Vec::new(),
+        ended_block: None,
     };
     let lines = lexer::lines(text);
     let mut i = 0;
@@ -112,6 +125,7 @@ pub fn parse(file: &str, text: &str, env: &dyn Environment) -> (Option<Config>, 
         if let Some((six, value, value_offset)) = virtual_header(line.text) {
             i += 1;
             let mut block = p.open_virtual(line, six, value, value_offset);
+            let last_line_of_file = i == lines.len();
             while i < lines.len() {
                 match lexer::block_line(lines[i].text) {
                     BlockLine::Comment => i += 1,
@@ -125,8 +139,9 @@ pub fn parse(file: &str, text: &str, env: &dyn Environment) -> (Option<Config>, 
                 }
             }
             if let Some(b) = block {
-                p.close_virtual(b);
+                p.close_virtual(b, last_line_of_file);
             }
+            p.ended_block = Some(line.number);
             // The line that ended the block is read again as a global line
             // (ldirectord's `goto outer_loop`).
             continue;
@@ -154,6 +169,10 @@ struct Parser<'e> {
     diags: Vec<Diagnostic>,
     global: Global,
     virtuals: Vec<Virtual>,
+    /// The line of the last `virtual=` whose block ended, while no column-0
+    /// directive has come since: an indented line now most likely meant to
+    /// continue that block.
+    ended_block: Option<u32>,
 }
 
 /// A `real=` line waiting for the end of its block.
@@ -237,6 +256,7 @@ impl Parser<'_> {
                 );
             }
         }
+        self.sync_daemon_checks();
         self.diags.sort_by(|a, b| {
             (a.span.line, a.span.col, a.severity).cmp(&(b.span.line, b.span.col, b.severity))
         });
@@ -247,6 +267,44 @@ impl Parser<'_> {
             virtuals: self.virtuals,
         });
         (config, self.diags)
+    }
+
+    /// The sync daemon needs an interface; sync settings without a daemon
+    /// do nothing.
+    fn sync_daemon_checks(&mut self) {
+        let mode = self
+            .global
+            .syncdaemon
+            .as_ref()
+            .map(|m| (m.value, m.span.clone()));
+        match mode {
+            Some((SyncDaemonMode::Master | SyncDaemonMode::Backup, span))
+                if self.global.syncinterface.is_none() =>
+            {
+                self.error(
+                    span,
+                    "syncdaemon needs the interface the sync messages use",
+                    "add syncinterface=IFACE, such as syncinterface=eth1",
+                );
+            }
+            Some((SyncDaemonMode::Master | SyncDaemonMode::Backup, _)) => {}
+            _ => {
+                let unused: Vec<Span> = [
+                    self.global.syncinterface.as_ref().map(|s| s.span.clone()),
+                    self.global.syncid.as_ref().map(|s| s.span.clone()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                for span in unused {
+                    self.warn(
+                        span,
+                        "sync settings have no effect without syncdaemon=master or syncdaemon=backup",
+                        "",
+                    );
+                }
+            }
+        }
     }
 
     // ----- global lines ---------------------------------------------------
@@ -271,12 +329,17 @@ impl Parser<'_> {
                 ..start_span
             };
             let key = lexer::key_value(trimmed).map(|k| k.key).unwrap_or("");
-            let help = if VIRTUAL_DIRECTIVES.contains(&key) {
-                "a blank line or a line indented by fewer than 4 spaces ended the virtual block above; virtual directives must follow their virtual= line without blank lines, indented by a tab or 4+ spaces"
-            } else if GLOBAL_DIRECTIVES.contains(&key) {
-                "global directives must start in column 0"
-            } else {
-                "expected a global directive in column 0, a comment, or a blank line"
+            let help = match self.ended_block {
+                Some(start) if VIRTUAL_DIRECTIVES.contains(&key) => format!(
+                    "the virtual block of line {start} already ended: a blank line or a line indented by fewer than 4 spaces ends it; write its directives right below virtual=, indented by a tab or 4+ spaces"
+                ),
+                _ if GLOBAL_DIRECTIVES.contains(&key) => {
+                    "global directives must start in column 0".to_string()
+                }
+                _ if VIRTUAL_DIRECTIVES.contains(&key) => {
+                    "per-virtual directives belong in a block right below a virtual= line".to_string()
+                }
+                _ => "expected a global directive in column 0, a comment, or a blank line".to_string(),
             };
             self.error(
                 span,
@@ -285,6 +348,7 @@ impl Parser<'_> {
             );
             return;
         };
+        self.ended_block = None;
         let at = At {
             raw: text,
             line: line.number,
@@ -346,8 +410,13 @@ impl Parser<'_> {
                     AddressFamily::Inet
                 };
                 if let Some(pending) = self.fallback_directive(value, at, span.clone(), None) {
+                    // ldirectord resolves it for tcp and for udp virtuals;
+                    // report a failure once.
                     let tcp = self.resolve_fallback(&pending, "tcp", family);
-                    let udp = self.resolve_fallback(&pending, "udp", family);
+                    let udp = match tcp {
+                        Some(_) => self.resolve_fallback(&pending, "udp", family),
+                        None => None,
+                    };
                     if let (Some(tcp), Some(udp)) = (tcp, udp) {
                         let slot = if family == AddressFamily::Inet {
                             &mut self.global.fallback
@@ -403,17 +472,20 @@ impl Parser<'_> {
                 }
             }
             "execute" => {
+                self.comment_warning(value, at);
                 self.global
                     .execute
                     .push(Spanned::new(value.to_string(), span));
             }
             "emailalert" => {
                 if let Some(a) = self.email_alert(value, span.clone()) {
+                    self.comment_warning(value, at);
                     self.global.emailalert = Some(Spanned::new(a, span));
                 }
             }
             "emailalertfreq" => {
                 if let Some(n) = self.email_alert_freq(value, at) {
+                    self.comment_warning(value, at);
                     self.global.emailalertfreq = Some(Spanned::new(n, span));
                 }
             }
@@ -430,11 +502,13 @@ impl Parser<'_> {
                         "expected emailalertfrom=ADDRESS",
                     );
                 } else {
+                    self.comment_warning(value, at);
                     self.global.emailalertfrom = Some(Spanned::new(value.to_string(), span));
                 }
             }
             "smtp" => {
                 if let Some(h) = self.smtp(value, at) {
+                    self.comment_warning(value, at);
                     self.global.smtp = Some(Spanned::new(h, span));
                 }
             }
@@ -446,6 +520,7 @@ impl Parser<'_> {
                         "expected maintenancedir=/path",
                     );
                 } else {
+                    self.comment_warning(value, at);
                     if !self.env.is_dir(value) {
                         self.warn(
                             span.clone(),
@@ -456,8 +531,148 @@ impl Parser<'_> {
                     self.global.maintenancedir = Some(Spanned::new(value.to_string(), span));
                 }
             }
+            "metrics" => {
+                if let Some(m) = self.metrics(value, at) {
+                    self.global.metrics = Some(Spanned::new(m, span));
+                }
+            }
+            "vipinterface" | "vipannouncecount" | "vipannounceinterval" => {
+                let mut vip = std::mem::take(&mut self.global.vip);
+                self.vip_directive(&mut vip, kv.key, value, at, span);
+                self.global.vip = vip;
+            }
+            "syncdaemon" => {
+                let mode = match value.trim_end_matches(lexer::is_perl_space) {
+                    "master" => Some(SyncDaemonMode::Master),
+                    "backup" => Some(SyncDaemonMode::Backup),
+                    "none" => Some(SyncDaemonMode::None),
+                    _ => None,
+                };
+                match mode {
+                    Some(m) => self.global.syncdaemon = Some(Spanned::new(m, span)),
+                    None => {
+                        let s = self.span_at(at, 0);
+                        self.error(
+                            s,
+                            format!("invalid syncdaemon {value:?}"),
+                            "expected syncdaemon=master, syncdaemon=backup or syncdaemon=none",
+                        );
+                    }
+                }
+            }
+            "syncinterface" => {
+                if let Some(name) = self.interface_name("syncinterface", value, at) {
+                    self.global.syncinterface = Some(Spanned::new(name, span));
+                }
+            }
+            "syncid" => {
+                let v = value.trim_end_matches(lexer::is_perl_space);
+                match v.parse::<u8>() {
+                    Ok(id) if !v.starts_with('+') => {
+                        self.global.syncid = Some(Spanned::new(id, span))
+                    }
+                    _ => {
+                        let s = self.span_at(at, 0);
+                        self.error(
+                            s,
+                            format!("invalid syncid {value:?}"),
+                            "expected a sync id from 0 to 255, the same on master and backup",
+                        );
+                    }
+                }
+            }
             key => self.unknown_global(key, span),
         }
+    }
+
+    /// Extension `metrics=yes|no|ADDR:PORT`.
+    fn metrics(&mut self, value: &str, at: At<'_>) -> Option<Option<std::net::SocketAddr>> {
+        let v = value.trim_end_matches(lexer::is_perl_space);
+        match v {
+            "yes" => return Some(Some(defaults::METRICS_LISTEN)),
+            "no" => return Some(None),
+            _ => {}
+        }
+        match v.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => Some(Some(addr)),
+            _ => {
+                let s = self.span_at(at, 0);
+                self.error(
+                    s,
+                    format!("invalid metrics {value:?}"),
+                    "expected metrics=yes (127.0.0.1:9469), metrics=no, or metrics=ADDRESS:PORT such as 127.0.0.1:9469 or [::1]:9469",
+                );
+                None
+            }
+        }
+    }
+
+    /// Extension `vipinterface=`, `vipannouncecount=`, `vipannounceinterval=`
+    /// (global or per virtual).
+    fn vip_directive(
+        &mut self,
+        vip: &mut VipSettings,
+        key: &str,
+        value: &str,
+        at: At<'_>,
+        span: Span,
+    ) {
+        let v = value.trim_end_matches(lexer::is_perl_space);
+        match key {
+            "vipinterface" => {
+                if let Some(name) = self.interface_name(key, value, at) {
+                    vip.interface = Some(Spanned::new(name, span));
+                }
+            }
+            "vipannouncecount" => match v.parse::<u32>() {
+                Ok(n) if n <= 100 && !v.starts_with('+') => {
+                    vip.announce_count = Some(Spanned::new(n, span))
+                }
+                _ => {
+                    let s = self.span_at(at, 0);
+                    self.error(
+                        s,
+                        format!("invalid vipannouncecount {value:?}"),
+                        "expected a number of announcements from 0 to 100",
+                    );
+                }
+            },
+            _ => match v.parse::<u64>() {
+                Ok(n) if (1..=60_000).contains(&n) && !v.starts_with('+') => {
+                    vip.announce_interval_ms = Some(Spanned::new(n, span))
+                }
+                _ => {
+                    let s = self.span_at(at, 0);
+                    self.error(
+                        s,
+                        format!("invalid vipannounceinterval {value:?}"),
+                        "expected milliseconds between announcements, from 1 to 60000",
+                    );
+                }
+            },
+        }
+    }
+
+    /// A Linux interface name: 1-15 bytes, no '/', ':' or blanks, not `.`
+    /// or `..` (dev_valid_name in the kernel; ':' would be an alias label).
+    fn interface_name(&mut self, key: &str, value: &str, at: At<'_>) -> Option<String> {
+        let v = value.trim_end_matches(lexer::is_perl_space);
+        let valid = !v.is_empty()
+            && v.len() <= 15
+            && v != "."
+            && v != ".."
+            && v.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+        if valid {
+            return Some(v.to_string());
+        }
+        let s = self.span_at(at, 0);
+        self.error(
+            s,
+            format!("invalid {key} {value:?}"),
+            "expected a network interface name such as eth0 (at most 15 characters, no '/', ':' or blanks)",
+        );
+        None
     }
 
     fn global_supervised(&mut self, value: Option<&str>, span: Span, at: At<'_>) {
@@ -514,7 +729,7 @@ impl Parser<'_> {
                 self.warn(
                     span,
                     "trailing comment on a global line",
-                    "ldirectord does not strip comments on global lines; it happens to ignore this one, but put comments on their own line",
+                    "ldirectord does not strip comments on global lines, the value is the raw rest of the line; put comments on their own line",
                 );
             }
         }
@@ -979,7 +1194,15 @@ impl Parser<'_> {
             col: lexer::original_col(line.text, offset),
         };
         let Some(kv) = lexer::key_value(text) else {
-            self.error(span, format!("unexpected line in virtual block: {:?}", text.trim()), "expected DIRECTIVE=VALUE indented by a tab or 4+ spaces; a line of only blanks ends the block only when it is empty");
+            if lexer::is_blank(text) {
+                self.error(span, "line of only blanks inside a virtual block", "ldirectord reads 5 or more blanks as a command and rejects it; make the line empty (which ends the block) or remove it");
+            } else {
+                self.error(
+                    span,
+                    format!("unexpected line in virtual block: {:?}", text.trim()),
+                    "expected DIRECTIVE=VALUE indented by a tab or 4+ spaces",
+                );
+            }
             return;
         };
         let Some(value) = kv.value else {
@@ -1249,7 +1472,7 @@ impl Parser<'_> {
                         self.error(
                             s,
                             format!("protocol {:?} on a fwmark virtual", w.text),
-                            "a fwmark virtual (virtual=NUMBER) must have protocol=fwm or none",
+                            "a fwmark virtual (virtual=NUMBER) takes protocol=fwm or no protocol= at all",
                         );
                     }
                     return;
@@ -1283,7 +1506,11 @@ impl Parser<'_> {
                 let word = value::first_word(value);
                 let Some(service) = word.and_then(|w| Service::from_name(w.text)) else {
                     let s = self.span_at(at, 0);
-                    let names: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
+                    let names: Vec<&str> = Service::ALL
+                        .iter()
+                        .filter(|s| **s != Service::Oracle)
+                        .map(|s| s.as_str())
+                        .collect();
                     self.error(
                         s,
                         format!("invalid service {:?}", value.trim_end()),
@@ -1291,6 +1518,16 @@ impl Parser<'_> {
                     );
                     return;
                 };
+                if service == Service::Oracle {
+                    let s = self.span_at(at, 0);
+                    self.error(
+                        s,
+                        "service=oracle is not supported",
+                        "ldirector has no Oracle client; use checktype=external with a script around sqlplus, or checktype=connect",
+                    );
+                    b.virt.service_directive = Some(Spanned::new(service, span));
+                    return;
+                }
                 let host = self.env.hostname();
                 // ldirectord fills these in when the service line is read
                 // and no login/passwd was given before it.
@@ -1381,6 +1618,11 @@ impl Parser<'_> {
                     b.virt.smtp = Some(Spanned::new(h, span));
                 }
             }
+            "vipinterface" | "vipannouncecount" | "vipannounceinterval" => {
+                let mut vip = std::mem::take(&mut b.virt.vip);
+                self.vip_directive(&mut vip, kv.key, value, at, span);
+                b.virt.vip = vip;
+            }
             "servicename" => b.virt.servicename = Some(Spanned::new(value.to_string(), span)),
             "comment" => b.virt.comment = Some(Spanned::new(value.to_string(), span)),
             key => self.unknown_virtual(key, span),
@@ -1419,7 +1661,7 @@ impl Parser<'_> {
         }
     }
 
-    fn close_virtual(&mut self, mut b: Block) {
+    fn close_virtual(&mut self, mut b: Block, last_line_of_file: bool) {
         let protocol = b.virt.protocol;
         let family = b.virt.family;
         if let Some(f) = b.fallback.take() {
@@ -1464,6 +1706,19 @@ impl Parser<'_> {
         }
         if let Some(s) = &b.virt.service_directive {
             b.virt.service = s.value;
+        } else if b.virt.service == Service::Oracle
+            && matches!(
+                b.virt.checktype(),
+                CheckType::Negotiate | CheckType::Combined(_)
+            )
+        {
+            let s = b.virt.span.clone();
+            self.error(
+                s,
+                "port 1521 implies service=oracle, which is not supported",
+                "ldirector has no Oracle client; set checktype=connect, or checktype=external with a script around sqlplus",
+            );
+            virtual_ok = false;
         }
         for pending in std::mem::take(&mut b.reals) {
             if let Some(real) = self.real(&pending, family) {
@@ -1491,6 +1746,17 @@ impl Parser<'_> {
                     s,
                     format!("duplicate virtual server {id}"),
                     format!("the same service is already defined at line {first_line}"),
+                );
+                return;
+            }
+            if last_line_of_file {
+                // ldirectord's goto re-reads the virtual line when no line
+                // follows it, and rejects the second copy as a duplicate.
+                let s = b.virt.span.clone();
+                self.error(
+                    s,
+                    format!("virtual server {id} on the last line of the file has no directives"),
+                    "ldirectord 4.12 reads this line twice and rejects it as a duplicate virtual server; add its real= lines below it",
                 );
                 return;
             }

@@ -234,6 +234,7 @@ pub fn init(target: LogTarget, config_name: &str, debug: bool) {
     let level = if debug { Level::DEBUG } else { Level::INFO };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
+        .with_ansi(false)
         .event_format(LdirectordFormat {
             config_name: config_name.to_owned(),
             prefix,

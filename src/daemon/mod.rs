@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! The daemon: run loop, signals, pid file, reload, control socket, metrics.
 
+pub mod checks;
 pub mod control;
 pub mod email;
 pub mod log;
@@ -8,4 +9,5 @@ pub mod metrics;
 pub mod monitorfile;
 pub mod notify;
 pub mod pidfile;
+pub mod runner;
 pub mod status;

@@ -13,3 +13,5 @@ pub mod rules;
 pub use desired::{DesiredService, DesiredTable, RealIntent};
 pub use diff::{plan, Op};
 pub use rules::{RealState, VirtualState};
+pub mod managed;
+pub mod state;

@@ -18,15 +18,21 @@ chmod 755 /usr/sbin/policy-rc.d
 
 packages=(
     iproute2
-    # mail, ftp, news and sip checker tests (tests/support_mail)
+    # negotiate checker tests (tests/checks_negotiate.rs, tests/negotiate)
     openssl
     exim4-daemon-light
     dovecot-imapd
     dovecot-pop3d
     vsftpd
-    libpam-pwdfile
     kamailio
-    inn2
+    slapd
+    mariadb-server
+    postgresql
+    freeradius
+    # http/https/http_proxy and dns checker tests, --probe (tests/support_checks)
+    nginx-light
+    dnsmasq-base
+    perl
 )
 
 missing=()
@@ -35,5 +41,17 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# inn2 (nnrpd for the nntp checker tests): its postinst aborts when the
+# host name has no domain ("the FQDN of the server contains invalid
+# characters"). Give INN a domain then and finish its configuration; the
+# tests run nnrpd with an inn.conf of their own anyway.
+if ! dpkg-query -W -f='${Status}' inn2 2>/dev/null | grep -q "ok installed"; then
+    apt-get update -qq
+    if ! apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends inn2; then
+        sed -i 's/^#domain:.*$/domain: localdomain/' /etc/news/inn.conf
+        dpkg --configure inn2
+    fi
 fi

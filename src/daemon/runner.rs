@@ -1,0 +1,913 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The daemon: start, run, reload, stop.
+//!
+//! ```text
+//! start:  pid file -> IPVS handle -> adopt the kernel table (no flush)
+//!         -> checks -> first round (bounded) -> reconcile -> "ready"
+//! run:    check results -> health -> desired table -> dump/diff/apply
+//!         HUP, `reload` on the socket, autoreload (inotify): parse first,
+//!         keep the old config on any error
+//! stop:   TERM/INT -> checks stop -> fallbackcommand stop -> cleanstop
+//!         -> pid file removed -> exit
+//! ```
+//!
+//! Only [`Daemon::reconcile`] writes to the kernel.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::checks;
+use super::control::{self, Request};
+use super::status::{DaemonState, StatusReport};
+use super::{email, log, metrics, monitorfile, notify, pidfile};
+use crate::check::from_config::CheckPlan;
+use crate::check::scheduler::{CheckResult, Scheduler};
+use crate::config::{self, Config, Parsed, SystemEnvironment};
+use crate::director::managed::{managed_virtuals, RealKey};
+use crate::director::state::{addr_port, DirectorState, Transition};
+use crate::director::{plan, Op};
+use crate::ipvs::{IpvsHandle, IpvsOp};
+use crate::ipvs::{ServiceEntry, ServiceKey};
+
+/// How often the kernel table is compared with the desired one even when
+/// no health changed, so a hand-made change is corrected.
+const DRIFT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Where control sockets live.
+pub const SOCKET_DIR: &str = "/run/ldirector";
+
+/// What the command line decided.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config_path: PathBuf,
+    /// The config's short name, for log lines and file names.
+    pub config_name: String,
+    pub debug: bool,
+    pub foreground: bool,
+    pub pid_path: PathBuf,
+}
+
+/// Tells whoever started the daemon that it is directing (or why not).
+#[derive(Debug, Default)]
+pub struct Readiness {
+    pipe: Option<std::fs::File>,
+}
+
+impl Readiness {
+    /// Foreground: systemd's `READY=1` is the only signal.
+    pub fn systemd() -> Self {
+        Readiness { pipe: None }
+    }
+
+    /// Daemon mode: the invoking process waits on this pipe.
+    pub fn pipe(fd: OwnedFd) -> Self {
+        Readiness {
+            pipe: Some(std::fs::File::from(fd)),
+        }
+    }
+
+    fn ready(&mut self) {
+        notify::notify("READY=1");
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = pipe.write_all(b"ready\n");
+        }
+    }
+
+    fn failed(&mut self, reason: &str) {
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = writeln!(pipe, "{reason}");
+        }
+    }
+}
+
+/// Runs the daemon to completion; returns the exit code.
+pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32 {
+    let target = if options.debug {
+        log::LogTarget::Stderr
+    } else {
+        match parsed.config.global.logfile() {
+            config::LogTarget::File(path) => log::LogTarget::File(path.into()),
+            config::LogTarget::Syslog(facility) => log::LogTarget::Syslog(facility),
+        }
+    };
+    log::init(target, &options.config_name, options.debug);
+    for warning in &parsed.warnings {
+        warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let reason = format!("cannot start the async runtime: {e}");
+            error!("{reason}");
+            readiness.failed(&reason);
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let pid = std::process::id();
+        if let Err(e) = pidfile::write(&options.pid_path, pid) {
+            let reason = format!("cannot write pid file {}: {e}", options.pid_path.display());
+            error!("{reason}");
+            readiness.failed(&reason);
+            return 1;
+        }
+        let code = match Daemon::start(options.clone(), parsed.config, &mut readiness).await {
+            Ok(daemon) => daemon.run().await,
+            Err(reason) => {
+                error!("{reason}");
+                readiness.failed(&reason);
+                1
+            }
+        };
+        pidfile::remove_if_ours(&options.pid_path, pid);
+        code
+    })
+}
+
+struct Shared {
+    state: DirectorState,
+    daemon_state: DaemonState,
+    reload_errors: Vec<String>,
+    kernel: Vec<ServiceEntry>,
+}
+
+struct Daemon {
+    options: RunOptions,
+    config: Arc<Config>,
+    ipvs: IpvsHandle,
+    shared: Arc<Mutex<Shared>>,
+    scheduler: Scheduler,
+    results: tokio::sync::mpsc::UnboundedReceiver<CheckResult>,
+    plan: CheckPlan,
+    /// Services owned by an earlier config of this run, deleted by the
+    /// next reconcile when the new config drops them.
+    retired: BTreeSet<ServiceKey>,
+    stop: CancellationToken,
+    reload_requests: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<String>>,
+    reload_sender: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<String>>,
+}
+
+impl Daemon {
+    async fn start(
+        options: RunOptions,
+        config: Config,
+        readiness: &mut Readiness,
+    ) -> Result<Daemon, String> {
+        info!(
+            "Starting ldirector {} with pid: {}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id()
+        );
+        let ipvs = IpvsHandle::connect().await.map_err(|e| e.to_string())?;
+        let kernel = ipvs.services().await.map_err(|e| e.to_string())?;
+        let plan = CheckPlan::from_config(&config);
+        let labels = checks::labels(&config);
+        let state = DirectorState::adopt(managed_virtuals(&config), &kernel, |v| {
+            labels.get(&v.service.key).cloned().unwrap_or_default()
+        });
+        let (mut scheduler, results) = Scheduler::new();
+        scheduler.apply(&plan);
+        let (reload_sender, reload_requests) = tokio::sync::mpsc::channel(4);
+        let mut daemon = Daemon {
+            options,
+            config: Arc::new(config),
+            ipvs,
+            shared: Arc::new(Mutex::new(Shared {
+                state,
+                daemon_state: DaemonState::Starting,
+                reload_errors: Vec::new(),
+                kernel,
+            })),
+            scheduler,
+            results,
+            plan,
+            retired: BTreeSet::new(),
+            stop: CancellationToken::new(),
+            reload_requests,
+            reload_sender,
+        };
+        daemon.start_sync_daemon().await;
+        daemon.first_round().await;
+        daemon.reconcile().await;
+        daemon.lock().daemon_state = DaemonState::Running;
+        info!("first round of checks applied; director is running");
+        readiness.ready();
+        Ok(daemon)
+    }
+
+    /// `syncdaemon=master|backup`: the kernel's connection sync daemon, so
+    /// a failover keeps established connections. Already running with the
+    /// same settings is fine (the kernel says EEXIST, which is success).
+    async fn start_sync_daemon(&self) {
+        let Some(sync) = self.config.global.sync_daemon() else {
+            return;
+        };
+        match self.ipvs.start_daemon(&sync).await {
+            Ok(()) => info!("IPVS sync daemon started ({:?} on {})", sync.state, sync.mcast_ifname),
+            Err(e) => error!("cannot start the IPVS sync daemon: {e}"),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until every real has had a result, or the longest check's
+    /// budget has passed: "running" then means the table reflects checks.
+    async fn first_round(&mut self) {
+        let mut waiting: BTreeSet<RealKey> = checks::planned_keys(&self.config, &self.plan)
+            .into_iter()
+            .collect();
+        let deadline = tokio::time::Instant::now() + checks::first_round_budget(&self.plan);
+        while !waiting.is_empty() {
+            let result = tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                r = self.results.recv() => r,
+            };
+            let Some(result) = result else { break };
+            for obs in checks::observations(&self.config, &self.plan, &result) {
+                waiting.remove(&obs.key);
+                self.observe(obs);
+            }
+        }
+        self.scan_maintenance();
+    }
+
+    fn observe(&mut self, obs: crate::director::state::Observation) {
+        let transition = self.lock().state.observe(obs);
+        if let Some(t) = transition {
+            self.announce(&t);
+        }
+    }
+
+    /// Logs a readiness change and writes the monitor file.
+    fn announce(&self, t: &Transition) {
+        let shared = self.lock();
+        let Some(v) = shared.state.virtual_of(&t.key) else {
+            return;
+        };
+        let vcfg = &self.config.virtuals[v.index];
+        let port = shared.state.config_port(&t.key).unwrap_or(t.key.port);
+        let real = addr_port(t.key.addr, port);
+        let word = if t.up { "up" } else { "down" };
+        info!("real server {real} ({}) is {word}: {}", v.id, t.reason);
+        if let Some(path) = &vcfg.monitorfile {
+            let server = t.key.addr.to_string();
+            let port_text = port.to_string();
+            let check = shared
+                .state
+                .health(&t.key)
+                .map(|h| h.check.clone())
+                .unwrap_or_default();
+            let id = monitorfile::RealId {
+                check: &check,
+                protocol: vcfg.protocol.as_str(),
+                server: &server,
+                port: &port_text,
+                ..Default::default()
+            };
+            let line = monitorfile::line(
+                &log::perl_localtime(log::now_secs()),
+                std::process::id(),
+                &id,
+                t.up,
+                Some(&t.reason),
+            );
+            if let Err(e) = monitorfile::append(Path::new(&path.value), &line) {
+                warn!("cannot write monitorfile {}: {e}", path.value);
+            }
+        }
+    }
+
+    fn scan_maintenance(&mut self) {
+        let Some(dir) = self
+            .config
+            .global
+            .maintenancedir
+            .as_ref()
+            .map(|d| d.value.clone())
+        else {
+            return;
+        };
+        let keys: Vec<(RealKey, u16)> = {
+            let shared = self.lock();
+            shared
+                .state
+                .keys()
+                .map(|k| (*k, shared.state.config_port(k).unwrap_or(k.port)))
+                .collect()
+        };
+        for (key, port) in keys {
+            let addr = key.addr.to_string();
+            let on = Path::new(&dir).join(format!("{addr}:{port}")).exists()
+                || Path::new(&dir).join(&addr).exists();
+            let transition = self.lock().state.set_maintenance(&key, on);
+            if let Some(t) = transition {
+                self.announce(&t);
+            }
+        }
+    }
+
+    /// Dump, diff, apply: the only writer to the kernel.
+    async fn reconcile(&mut self) {
+        let observed = match self.ipvs.services().await {
+            Ok(o) => o,
+            Err(e) => {
+                error!("cannot read the IPVS table: {e}");
+                return;
+            }
+        };
+        let (desired, mut managed, edges) = {
+            let mut shared = self.lock();
+            let edges = shared.state.fallback_edges();
+            (shared.state.desired(), shared.state.managed_keys(), edges)
+        };
+        self.run_fallback_commands(&edges);
+        managed.extend(self.retired.iter().copied());
+        let ops = plan(&desired, &observed, &managed);
+        if !ops.is_empty() {
+            let fallbacks = self.fallback_addrs();
+            for op in &ops {
+                let line = describe(op, &fallbacks);
+                info!("{line}");
+                self.email_alert(op_service(op), &line);
+            }
+            let ipvs_ops: Vec<IpvsOp> = ops.iter().map(to_ipvs).collect();
+            for (op, result) in ipvs_ops.iter().zip(self.ipvs.apply_all(&ipvs_ops).await) {
+                if let Err(e) = result {
+                    error!("{op}: {e}");
+                }
+            }
+            self.retired.clear();
+        }
+        let kernel = self.ipvs.services().await.unwrap_or(observed);
+        self.lock().kernel = kernel;
+    }
+
+    /// ldirectord mails each Added/Restored/Quiescent/Deleted event to
+    /// `emailalert` (the virtual's, else the global one) when the daemon's
+    /// state is in `emailalertstatus`. Sending never blocks the director.
+    fn email_alert(&self, key: ServiceKey, line: &str) {
+        let (state, index) = {
+            let shared = self.lock();
+            let index = shared
+                .state
+                .virtuals
+                .iter()
+                .find(|v| v.service.key == key)
+                .map(|v| v.index);
+            (shared.daemon_state, index)
+        };
+        let Some(v) = index.and_then(|i| self.config.virtuals.get(i)) else {
+            return;
+        };
+        let global = &self.config.global;
+        let Some(to) = v
+            .emailalert
+            .as_ref()
+            .or(global.emailalert.as_ref())
+            .map(|t| t.value.clone())
+        else {
+            return;
+        };
+        let statuses = v
+            .emailalertstatus
+            .as_ref()
+            .map(|s| s.value)
+            .unwrap_or_else(|| global.emailalertstatus());
+        let bit = match state {
+            DaemonState::Starting => config::EmailAlertStatus::STARTING,
+            DaemonState::Running => config::EmailAlertStatus::RUNNING,
+            DaemonState::Stopping => config::EmailAlertStatus::STOPPING,
+            DaemonState::Reloading => config::EmailAlertStatus::RELOADING,
+        };
+        if !statuses.contains(bit) {
+            return;
+        }
+        let hostname = email::hostname();
+        let subject = match &v.servicename {
+            Some(name) => format!("[{}] {line}", name.value),
+            None => line.to_owned(),
+        };
+        let alert = email::Alert {
+            server: v
+                .smtp
+                .as_ref()
+                .or(global.smtp.as_ref())
+                .map(|s| s.value.clone())
+                .unwrap_or_else(|| "localhost".to_owned()),
+            from: global
+                .emailalertfrom
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_else(|| format!("root@{hostname}")),
+            to,
+            body: email::body(
+                &hostname,
+                &subject,
+                &format!("{state:?}").to_lowercase(),
+                Some(&v.id()),
+            ),
+            subject,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = email::send(&alert, Duration::from_secs(30)).await {
+                warn!("email alert to {} not sent: {e}", alert.to);
+            }
+        });
+    }
+
+    fn fallback_addrs(&self) -> Vec<(ServiceKey, std::net::IpAddr, u16)> {
+        self.lock()
+            .state
+            .virtuals
+            .iter()
+            .filter_map(|v| v.fallback.as_ref().map(|f| (v.service.key, f.addr, f.port)))
+            .collect()
+    }
+
+    fn run_fallback_commands(&self, edges: &[(usize, bool)]) {
+        let commands: Vec<(String, bool)> = {
+            let shared = self.lock();
+            edges
+                .iter()
+                .filter_map(|(i, down)| {
+                    let v = shared.state.virtuals.get(*i)?;
+                    Some((v.fallback_command.clone()?, *down))
+                })
+                .collect()
+        };
+        for (command, down) in commands {
+            let arg = if down { "start" } else { "stop" };
+            run_command(&command, arg);
+        }
+    }
+
+    async fn run(mut self) -> i32 {
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                error!("cannot install SIGTERM handler: {e}");
+                return 1;
+            }
+        };
+        let (Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            error!("cannot install signal handlers");
+            return 1;
+        };
+        self.serve_control();
+        self.serve_metrics();
+        let mut watcher =
+            ConfigWatcher::new(&self.options.config_path, self.config.global.autoreload());
+        let mut drift = tokio::time::interval(DRIFT_CHECK_INTERVAL);
+        drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut maintenance = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let mut dirty = false;
+            tokio::select! {
+                _ = term.recv() => { info!("Exiting on signal TERM"); break; }
+                _ = int.recv() => { info!("Exiting on signal INT"); break; }
+                _ = hup.recv() => { info!("Reloading configuration on signal HUP"); self.reload().await; }
+                Some(reply) = self.reload_requests.recv() => {
+                    let outcome = self.reload().await;
+                    let _ = reply.send(outcome);
+                }
+                _ = watcher.changed() => { info!("Configuration file changed; reloading"); self.reload().await; }
+                result = self.results.recv() => {
+                    if let Some(result) = result {
+                        let before = self.lock().state.desired();
+                        for obs in checks::observations(&self.config, &self.plan, &result) {
+                            self.observe(obs);
+                        }
+                        dirty = self.lock().state.desired() != before;
+                    }
+                }
+                _ = maintenance.tick() => {
+                    let before = self.lock().state.desired();
+                    self.scan_maintenance();
+                    dirty = self.lock().state.desired() != before;
+                }
+                _ = drift.tick() => dirty = true,
+            }
+            if dirty {
+                self.reconcile().await;
+            }
+        }
+        self.shutdown().await;
+        0
+    }
+
+    /// Parse first; on any error keep running the old config untouched.
+    async fn reload(&mut self) -> String {
+        let parsed = match config::parse_file(&self.options.config_path, &SystemEnvironment::new())
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let errors: Vec<String> = match &e {
+                    config::ConfigError::Invalid(diags) => {
+                        diags.iter().map(|d| d.to_string()).collect()
+                    }
+                    other => vec![other.to_string()],
+                };
+                for line in &errors {
+                    error!("reload refused, keeping the running configuration: {line}");
+                }
+                self.lock().reload_errors = errors.clone();
+                return serde_json::json!({"accepted": false, "errors": errors}).to_string();
+            }
+        };
+        for warning in &parsed.warnings {
+            warn!("{warning}");
+        }
+        let config = parsed.config;
+        let plan = CheckPlan::from_config(&config);
+        let labels = checks::labels(&config);
+        let kernel = self.ipvs.services().await.unwrap_or_default();
+        let retired = {
+            let mut shared = self.lock();
+            let old_keys = shared.state.managed_keys();
+            let next = shared
+                .state
+                .reconfigure(managed_virtuals(&config), &kernel, |v| {
+                    labels.get(&v.service.key).cloned().unwrap_or_default()
+                });
+            let new_keys = next.managed_keys();
+            shared.state = next;
+            shared.reload_errors.clear();
+            old_keys.difference(&new_keys).copied().collect()
+        };
+        self.retired = retired;
+        // Unchanged checks keep running (and their health); changed ones
+        // restart under their new definition.
+        self.scheduler.apply(&plan);
+        self.plan = plan;
+        self.config = Arc::new(config);
+        self.reconcile().await;
+        info!("configuration reloaded");
+        serde_json::json!({"accepted": true}).to_string()
+    }
+
+    fn serve_control(&self) {
+        let path = control::socket_path(Path::new(SOCKET_DIR), &self.options.config_path);
+        let listener = match control::bind(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!("control socket unavailable: {e}");
+                return;
+            }
+        };
+        let shared = self.shared.clone();
+        let config_name = self.options.config_path.display().to_string();
+        let reload = self.reload_sender.clone();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            control::serve(listener, stop, move |request| {
+                let shared = shared.clone();
+                let config_name = config_name.clone();
+                let reload = reload.clone();
+                async move {
+                    match request {
+                        Request::Status => {
+                            let report = snapshot(&shared, &config_name);
+                            serde_json::to_string(&report).unwrap_or_default()
+                        }
+                        Request::Reload => {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            if reload.send(tx).await.is_err() {
+                                return "{\"accepted\":false}".to_owned();
+                            }
+                            rx.await.unwrap_or_default()
+                        }
+                    }
+                }
+            })
+            .await;
+        });
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            let _ = std::fs::remove_file(&path);
+        });
+    }
+
+    fn serve_metrics(&self) {
+        let Some(addr) = self.config.global.metrics_listen() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let config_name = self.options.config_path.display().to_string();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            let listener = match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!("metrics: cannot listen on {addr}: {e}");
+                    return;
+                }
+            };
+            info!("metrics on http://{addr}/metrics");
+            let render = move || {
+                let report = snapshot(&shared, &config_name);
+                let kernel = shared.lock().map(|s| s.kernel.clone()).unwrap_or_default();
+                metrics::render(&report, &kernel)
+            };
+            metrics::serve(listener, stop, Arc::new(render)).await;
+        });
+    }
+
+    async fn shutdown(self) {
+        self.lock().daemon_state = DaemonState::Stopping;
+        notify::notify("STOPPING=1");
+        self.stop.cancel();
+        let (virtuals, active_fallbacks) = {
+            let shared = self.lock();
+            let active: Vec<String> = shared
+                .state
+                .virtuals
+                .iter()
+                .filter(|v| {
+                    shared
+                        .state
+                        .report(DaemonState::Stopping, "", &[])
+                        .virtuals
+                        .iter()
+                        .any(|s| s.key == v.service.key && s.reals.iter().all(|r| !r.up))
+                })
+                .filter_map(|v| v.fallback_command.clone())
+                .collect();
+            (shared.state.virtuals.clone(), active)
+        };
+        // ldirectord leaves fallbackcommand running at exit; stop it so a
+        // sorry page does not outlive the director.
+        for command in active_fallbacks {
+            run_command(&command, "stop");
+        }
+        let mut ops = Vec::new();
+        for v in virtuals.iter().filter(|v| v.cleanstop) {
+            ops.push(IpvsOp::DeleteService(v.service.key));
+        }
+        if !ops.is_empty() {
+            for (op, result) in ops.iter().zip(self.ipvs.apply_all(&ops).await) {
+                match result {
+                    Ok(()) => info!("cleanstop: {op}"),
+                    Err(e) => error!("cleanstop: {op}: {e}"),
+                }
+            }
+        }
+        // Waits for external check programs to be gone too.
+        self.scheduler.shutdown().await;
+        info!("Exiting from ldirectord");
+    }
+}
+
+fn snapshot(shared: &Arc<Mutex<Shared>>, config_name: &str) -> StatusReport {
+    let shared = shared.lock().unwrap_or_else(|p| p.into_inner());
+    shared
+        .state
+        .report(shared.daemon_state, config_name, &shared.reload_errors)
+}
+
+/// Runs `fallbackcommand` (or similar) with one argument, detached, as
+/// ldirectord does with `system_wrapper`; its outcome is only logged.
+fn run_command(command: &str, arg: &str) {
+    let line = format!("{command} {arg}");
+    match std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&line)
+        .spawn()
+    {
+        Ok(mut child) => {
+            info!("Running fallbackcommand: {line}");
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+        }
+        Err(e) => error!("cannot run {line}: {e}"),
+    }
+}
+
+fn op_service(op: &Op) -> ServiceKey {
+    match op {
+        Op::AddService(s) | Op::EditService(s) => s.key,
+        Op::DelService(k) | Op::AddDest(k, _) | Op::EditDest(k, _) | Op::DelDest(k, _, _) => *k,
+    }
+}
+
+fn to_ipvs(op: &Op) -> IpvsOp {
+    match op {
+        Op::AddService(s) => IpvsOp::AddService(s.clone()),
+        Op::EditService(s) => IpvsOp::EditService(s.clone()),
+        Op::DelService(k) => IpvsOp::DeleteService(*k),
+        Op::AddDest(k, d) => IpvsOp::AddDestination {
+            service: *k,
+            dest: d.clone(),
+        },
+        Op::EditDest(k, d) => IpvsOp::EditDestination {
+            service: *k,
+            dest: d.clone(),
+        },
+        Op::DelDest(k, a, p) => IpvsOp::DeleteDestination {
+            service: *k,
+            addr: *a,
+            port: *p,
+        },
+    }
+}
+
+/// ldirectord's wording for what an operation does.
+fn describe(op: &Op, fallbacks: &[(ServiceKey, std::net::IpAddr, u16)]) -> String {
+    let tag = |k: &ServiceKey, a: &std::net::IpAddr, p: u16| {
+        if fallbacks
+            .iter()
+            .any(|(fk, fa, fp)| fk == k && fa == a && *fp == p)
+        {
+            "fallback"
+        } else {
+            "real"
+        }
+    };
+    match op {
+        Op::AddDest(k, d) if d.weight == 0 => format!(
+            "Readd Quiescent {} server: {} ({k}) (Weight set to 0)",
+            tag(k, &d.addr, d.port),
+            addr_port(d.addr, d.port)
+        ),
+        Op::AddDest(k, d) => format!(
+            "Added {} server: {} ({k}) (Weight set to {})",
+            tag(k, &d.addr, d.port),
+            addr_port(d.addr, d.port),
+            d.weight
+        ),
+        Op::EditDest(k, d) if d.weight == 0 => format!(
+            "Quiescent {} server: {} ({k}) (Weight set to 0)",
+            tag(k, &d.addr, d.port),
+            addr_port(d.addr, d.port)
+        ),
+        Op::EditDest(k, d) => format!(
+            "Restored {} server: {} ({k}) (Weight set to {})",
+            tag(k, &d.addr, d.port),
+            addr_port(d.addr, d.port),
+            d.weight
+        ),
+        Op::DelDest(k, a, p) => format!(
+            "Deleted {} server: {} ({k})",
+            tag(k, a, *p),
+            addr_port(*a, *p)
+        ),
+        Op::AddService(s) => format!(
+            "Added virtual server: {} (scheduler {})",
+            s.key, s.scheduler
+        ),
+        Op::EditService(s) => format!(
+            "Updated virtual server: {} (scheduler {})",
+            s.key, s.scheduler
+        ),
+        Op::DelService(k) => format!("Deleted virtual server: {k}"),
+    }
+}
+
+/// `autoreload=yes`: inotify on the config file's directory (editors
+/// replace files by rename, so watching the file itself loses track).
+struct ConfigWatcher {
+    inner: Option<(tokio::io::unix::AsyncFd<InotifyFd>, std::ffi::OsString)>,
+}
+
+impl ConfigWatcher {
+    fn new(path: &Path, enabled: bool) -> Self {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        if !enabled {
+            return ConfigWatcher { inner: None };
+        }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).and_then(|i| {
+            i.add_watch(
+                dir,
+                AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_CREATE,
+            )
+            .map(|_| i)
+        });
+        match inotify.map_err(std::io::Error::from).and_then(|i| {
+            // SAFETY: InotifyFd owns the descriptor for its whole life and
+            // always returns the same one.
+            unsafe { tokio::io::unix::AsyncFd::register(InotifyFd(i)) }
+                .map_err(std::io::Error::from)
+        }) {
+            Ok(fd) => ConfigWatcher {
+                inner: Some((fd, name)),
+            },
+            Err(e) => {
+                warn!("autoreload: cannot watch {}: {e}", dir.display());
+                ConfigWatcher { inner: None }
+            }
+        }
+    }
+
+    /// Resolves when the config file was written or replaced.
+    async fn changed(&mut self) {
+        let Some((fd, name)) = self.inner.as_mut() else {
+            return std::future::pending().await;
+        };
+        loop {
+            let Ok(mut guard) = fd.readable_mut().await else {
+                return std::future::pending().await;
+            };
+            match guard.get_inner().0.read_events() {
+                Ok(events) => {
+                    guard.clear_ready();
+                    if events
+                        .iter()
+                        .any(|e| e.name.as_deref() == Some(name.as_os_str()))
+                    {
+                        // Let the writer finish a burst of writes.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        while guard_drain(fd) {}
+                        return;
+                    }
+                }
+                Err(_) => guard.clear_ready(),
+            }
+        }
+    }
+}
+
+fn guard_drain(fd: &tokio::io::unix::AsyncFd<InotifyFd>) -> bool {
+    fd.get_ref()
+        .0
+        .read_events()
+        .map(|e| !e.is_empty())
+        .unwrap_or(false)
+}
+
+/// tokio's AsyncFd wants AsRawFd; nix's Inotify offers AsFd.
+struct InotifyFd(nix::sys::inotify::Inotify);
+
+impl std::os::fd::AsRawFd for InotifyFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// `status --verify-kernel`: every configured virtual service must be in
+/// the kernel's table. 0 when it is, 1 with the reason on stderr if not.
+pub fn verify_kernel(config: &Config) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async {
+        let ipvs = match IpvsHandle::connect().await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        let kernel = match ipvs.services().await {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        };
+        for v in managed_virtuals(config) {
+            if !kernel.iter().any(|e| e.service.key == v.service.key) {
+                eprintln!(
+                    "virtual service {} is missing from the kernel's IPVS table",
+                    v.service.key
+                );
+                return 1;
+            }
+        }
+        debug!("kernel table holds every configured virtual service");
+        0
+    })
+}
