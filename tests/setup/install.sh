@@ -27,6 +27,20 @@ packages=(
     libpam-pwdfile
     kamailio
     inn2
+    # OCF agent, Pacemaker cluster, packaging and Vagrant lab tests
+    # (tests/ocf_agent.rs, tests/packaging.rs)
+    dash
+    ipvsadm
+    resource-agents
+    pacemaker
+    pacemaker-cli-utils
+    corosync
+    crmsh
+    libxml2-utils
+    shellcheck
+    make
+    systemd
+    vagrant
 )
 
 missing=()
