@@ -568,6 +568,36 @@ fn require_ipvs() {
     );
 }
 
+/// Pacemaker's timeout (ms) for every agent action in the VM. Software
+/// emulation on a machine shared with other jobs measured 8 s for
+/// `ldirectord --version` and 36 s for `start` of the debug build: a real
+/// cluster would be configured with op timeouts to match such hardware.
+const VM_ACTION_TIMEOUT_MS: &str = "300000";
+
+/// The daemon for the VM tests: a copy on a tmpfs, because every page of a
+/// binary run from the host's filesystem (9p, read-only) is fetched through
+/// the emulated virtio device again for every process.
+fn vm_daemon() -> &'static str {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = Path::new("/run/ldirector-ocf-test");
+        fs::create_dir_all(dir).expect("create /run/ldirector-ocf-test");
+        // Named ldirectord: the pid file is only trusted when the process's
+        // command line says ldirectord.
+        let copy = dir.join("ldirectord");
+        fs::copy(DAEMON, &copy).expect("copy the daemon to /run");
+        copy.display().to_string()
+    })
+}
+
+fn vm_instance(tag: &str) -> Instance {
+    let mut instance = Instance::new(tag);
+    instance
+        .set("OCF_RESKEY_ldirectord", vm_daemon())
+        .set("OCF_RESKEY_CRM_meta_timeout", VM_ACTION_TIMEOUT_MS);
+    instance
+}
+
 fn process_exists(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -576,7 +606,7 @@ fn process_exists(pid: i32) -> bool {
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn lifecycle_programs_and_cleans_the_kernel_table() {
     require_ipvs();
-    let instance = Instance::new("life");
+    let instance = vm_instance("life");
     assert!(
         !ipvs_table(None).contains("10.11.0.1:80"),
         "table not clean"
@@ -631,7 +661,7 @@ fn lifecycle_programs_and_cleans_the_kernel_table() {
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn monitor_fails_when_the_kernel_table_lost_a_virtual_service() {
     require_ipvs();
-    let instance = Instance::new("diverged");
+    let instance = vm_instance("diverged");
     instance.expect("start", &[], OCF_SUCCESS);
     let pid = instance.daemon_pid().expect("running");
     // Freeze the daemon so it cannot repair the table between our delete
@@ -657,7 +687,7 @@ fn monitor_fails_when_the_kernel_table_lost_a_virtual_service() {
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn deep_monitor_reports_an_invalid_config_on_disk_as_degraded() {
     require_ipvs();
-    let instance = Instance::new("degraded");
+    let instance = vm_instance("degraded");
     instance.expect("start", &[], OCF_SUCCESS);
     let depth10 = [RECURRING, ("OCF_CHECK_LEVEL", "10")];
     instance.expect("monitor", &depth10, OCF_SUCCESS);
@@ -688,7 +718,7 @@ fn deep_monitor_reports_an_invalid_config_on_disk_as_degraded() {
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn stop_cleans_up_when_the_config_file_is_gone() {
     require_ipvs();
-    let instance = Instance::new("stop-nocf");
+    let instance = vm_instance("stop-nocf");
     instance.expect("start", &[], OCF_SUCCESS);
     let pid = instance.daemon_pid().expect("running");
     fs::remove_file(&instance.config).expect("remove config");
@@ -741,7 +771,7 @@ fn addresses(ns: &str) -> String {
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn the_agent_owns_its_vip() {
     require_ipvs();
-    let mut instance = Instance::new("vip");
+    let mut instance = vm_instance("vip");
     let ns = with_netns(&mut instance);
     instance
         .set("OCF_RESKEY_vip", "198.51.100.10")
@@ -804,13 +834,15 @@ fn the_agent_owns_its_vip() {
 fn ocf_tester_passes() {
     require_ipvs();
     require("ocf-tester");
-    let instance = Instance::new("tester");
+    let instance = vm_instance("tester");
     let cf = instance.config.display().to_string();
     let out = Command::new("timeout")
         .args(["600", "ocf-tester", "-n", "director", "-o"])
         .arg(format!("configfile={cf}"))
         .arg("-o")
-        .arg(format!("ldirectord={DAEMON}"))
+        .arg(format!("ldirectord={}", vm_daemon()))
+        .arg("-o")
+        .arg(format!("CRM_meta_timeout={VM_ACTION_TIMEOUT_MS}"))
         .arg(AGENT)
         .stdin(Stdio::null())
         .output()
@@ -970,7 +1002,7 @@ fn one_node_cluster_starts_recovers_and_stops_the_director() {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/ocf/cluster-one-node.sh"
         ))
-        .env("LDIRECTORD_BIN", DAEMON)
+        .env("LDIRECTORD_BIN", vm_daemon())
         .env("W", &work)
         .stdin(Stdio::null())
         .output()

@@ -90,8 +90,8 @@ crm_attribute -t crm_config -n stonith-enabled -v false
 crm_attribute -t crm_config -n no-quorum-policy -v ignore
 crm_attribute -t crm_config -n dc-deadtime -v 2s
 crm configure load update - <<CRM
-primitive vip ocf:heartbeat:IPaddr2 params ip=$VIP cidr_netmask=24 nic=veth0 op monitor interval=10s timeout=20s
-primitive director ocf:ldirector:ldirectord params configfile=$CF ldirectord=$LDIRECTORD_BIN op start timeout=120s op stop timeout=120s op monitor interval=5s timeout=60s
+primitive vip ocf:heartbeat:IPaddr2 params ip=$VIP cidr_netmask=24 nic=veth0 op start timeout=120s op stop timeout=120s op monitor interval=10s timeout=120s
+primitive director ocf:ldirector:ldirectord params configfile=$CF ldirectord=$LDIRECTORD_BIN op start timeout=300s op stop timeout=300s op monitor interval=10s timeout=300s
 group g_lvs vip director
 CRM
 crm_verify -x "$CIB_file"
