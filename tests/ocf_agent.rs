@@ -692,8 +692,15 @@ fn deep_monitor_reports_an_invalid_config_on_disk_as_degraded() {
     let depth10 = [RECURRING, ("OCF_CHECK_LEVEL", "10")];
     instance.expect("monitor", &depth10, OCF_SUCCESS);
     fs::write(&instance.config, "virtual=10.11.0.1:80\nbroken line\n").expect("write");
-    // Depth 0 only looks at the running director, which is fine.
-    instance.expect("monitor", &[RECURRING], OCF_SUCCESS);
+    // The daemon's CLI checks the kernel against the file on disk, so with
+    // an invalid file even depth 0 cannot verify the table: degraded (the
+    // running director is fine; a restart would fail), never a failure.
+    let out = instance.expect("monitor", &[RECURRING], OCF_DEGRADED);
+    assert!(
+        exit_reasons(&out)[0].contains("cannot be verified"),
+        "{}",
+        stderr(&out)
+    );
     let out = instance.expect("monitor", &depth10, OCF_DEGRADED);
     assert!(
         exit_reasons(&out)[0].contains("invalid"),
@@ -702,7 +709,11 @@ fn deep_monitor_reports_an_invalid_config_on_disk_as_degraded() {
     );
     // A reload with that file is refused and the director keeps running.
     instance.expect("reload", &[], OCF_ERR_CONFIGURED);
-    instance.expect("monitor", &[RECURRING], OCF_SUCCESS);
+    assert!(
+        instance.daemon_pid().is_some(),
+        "a refused reload stopped the director"
+    );
+    assert!(ipvs_table(None).contains("TCP  10.11.0.1:80 wrr"));
     // stop still stops it (the CLI refuses the broken file; the agent falls
     // back to SIGTERM, which is the daemon's clean stop).
     instance.expect("stop", &[], OCF_SUCCESS);
