@@ -23,6 +23,11 @@ fn daemon_suite_in_vm() {
     run_suite_in_vm("daemon_kernel", &[]);
 }
 
+#[test]
+fn ocf_agent_suite_in_vm() {
+    run_suite_in_vm("ocf_agent", &[]);
+}
+
 /// Builds (if needed) and locates the integration-test binary
 /// `test_binary_name` (a file `tests/<name>.rs`), runs it in a fresh VM with
 /// `--ignored --test-threads=1` followed by `args`, prints the guest's

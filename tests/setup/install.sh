@@ -40,6 +40,19 @@ packages=(
     ipvsadm
     python3-venv
     python3-pip
+    # OCF agent, Pacemaker cluster, packaging and Vagrant lab tests
+    # (tests/ocf_agent.rs, tests/packaging.rs)
+    dash
+    resource-agents
+    pacemaker
+    pacemaker-cli-utils
+    corosync
+    crmsh
+    libxml2-utils
+    shellcheck
+    make
+    systemd
+    vagrant
 )
 
 missing=()
