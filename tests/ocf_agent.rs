@@ -93,6 +93,18 @@ fn exit_reasons(out: &Output) -> Vec<String> {
         .collect()
 }
 
+/// Whether `pid` is a live process: a zombie is not (in the VM, PID 1 does
+/// not reap the double-forked daemon once it exits).
+fn process_exists(pid: i32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S ...": the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state != "Z")
+}
+
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
 /// One agent instance: its own directory and config file name (so its own
@@ -151,7 +163,7 @@ impl Instance {
     fn daemon_pid(&self) -> Option<i32> {
         let text = fs::read_to_string(self.pid_file()).ok()?;
         let pid: i32 = text.trim().parse().ok()?;
-        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+        process_exists(pid).then_some(pid)
     }
 
     /// Runs one agent action under dash (Debian's /bin/sh), as Pacemaker's
@@ -209,8 +221,13 @@ impl Drop for Instance {
             // failed test leaves no virtual service for the next one.
             let pid = nix::unistd::Pid::from_raw(pid);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            for _ in 0..200 {
-                if nix::sys::signal::kill(pid, None).is_err() {
+            // A test that froze the daemon (SIGSTOP) may have panicked.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            // Up to 2 minutes: cleanup under software emulation is slow, and
+            // a daemon left behind would keep re-adding its virtual service
+            // under the next test.
+            for _ in 0..2400 {
+                if !process_exists(pid.as_raw()) {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
@@ -596,10 +613,6 @@ fn vm_instance(tag: &str) -> Instance {
         .set("OCF_RESKEY_ldirectord", vm_daemon())
         .set("OCF_RESKEY_CRM_meta_timeout", VM_ACTION_TIMEOUT_MS);
     instance
-}
-
-fn process_exists(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[test]

@@ -54,6 +54,8 @@ dump() {
 trap 'dump' ERR
 
 daemon_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE"; }
+# Alive and not a zombie (the VM's PID 1 does not reap orphans).
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
 wait_for() { # SECONDS COMMAND...
     local n=$(( $1 * 5 )); shift
     for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
@@ -146,7 +148,7 @@ ip -n "$NS" -br addr show veth0 | grep -q "$VIP/24" || fail "VIP not on veth0"
 has_service || fail "IPVS table lacks $VIP:80: $(table)"
 table
 first=$(daemon_pid) || fail "no pid file $PIDFILE"
-kill -0 "$first" || fail "daemon $first not alive"
+alive "$first" || fail "daemon $first not alive"
 
 t "fault injection: kill -9 the daemon (pid $first)"
 kill -9 "$first"
@@ -156,7 +158,7 @@ wait_for 120 failed_once || fail "the monitor did not notice the dead daemon"
 t "recovered"
 "${X[@]}" crm_mon -1 -f | sed -n '/Active/,$p'
 second=$(daemon_pid) || fail "no pid file after recovery"
-{ [ "$second" != "$first" ] && kill -0 "$second"; } || fail "no new daemon after recovery"
+{ [ "$second" != "$first" ] && alive "$second"; } || fail "no new daemon after recovery"
 has_service || fail "IPVS table lacks $VIP:80 after recovery: $(table)"
 "${X[@]}" crm_resource --cleanup -r director >/dev/null
 "${X[@]}" crm_resource --wait --timeout=$WAIT
@@ -167,5 +169,5 @@ t "stop the group"
 ! ip -n "$NS" -br addr show veth0 | grep -q "$VIP" || fail "VIP still on veth0"
 ! has_service || fail "IPVS table still holds $VIP:80: $(table)"
 [ ! -e "$PIDFILE" ] || fail "pid file $PIDFILE left behind"
-kill -0 "$second" 2>/dev/null && fail "daemon $second still running"
+alive "$second" && fail "daemon $second still running"
 t "PASS"
