@@ -732,7 +732,13 @@ fn capture_kernel_replies(lab: &Lab) {
         )
     };
     let capture = |name: &str, commands: &[&str], request: &str, message, dump| {
-        let mut comments: Vec<String> = commands.iter().map(|c| format!("ipvsadm {c}")).collect();
+        let mut comments: Vec<String> = commands
+            .iter()
+            .map(|c| match c.strip_prefix('(') {
+                Some(note) => format!("then {}", note.trim_end_matches(')')),
+                None => format!("ipvsadm {c}"),
+            })
+            .collect();
         comments.push(format!("reply to {request}, kernel {release}"));
         write_capture(&dir, name, &comments, &raw_request(&handle, message, dump));
     };
