@@ -65,9 +65,18 @@ fn service(i: u32) -> Service {
 
 fn real(i: u32, j: u32) -> Destination {
     Destination {
-        addr: format!("10.{}.{}.{}", 200 + i / 250, i % 250, j + 2)
+        addr: {
+            // Unique per (service, real) for up to 1000 x 1000.
+            let n = i * 1000 + j;
+            format!(
+                "10.{}.{}.{}",
+                200 + n / 62_500,
+                (n / 250) % 250,
+                n % 250 + 1
+            )
             .parse()
-            .expect("address"),
+            .expect("address")
+        },
         port: 8080,
         forward: ForwardMethod::Masq,
         weight: 1,

@@ -813,7 +813,9 @@ impl IpvsHandle {
         // the answers by sequence number puts them in request order. The
         // offset from one answer's number keeps that true across the
         // wrap-around of the 32-bit counter.
-        let anchor = answers[0].0;
+        let Some(&(anchor, _)) = answers.first() else {
+            return Ok(Vec::new());
+        };
         answers
             .sort_by_key(|(sequence, _)| sequence.wrapping_sub(anchor).wrapping_add(count as u32));
         Ok(answers.into_iter().map(|(_, errno)| errno).collect())
@@ -1045,4 +1047,136 @@ async fn lookup_family() -> Result<Option<u16>, IpvsError> {
     }
     task.abort();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::model::{Protocol, ServiceFlags, TunnelSettings};
+
+    fn key() -> ServiceKey {
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    fn service(scheduler: &str) -> Service {
+        Service {
+            key: key(),
+            scheduler: scheduler.into(),
+            flags: ServiceFlags(0),
+            timeout: 0,
+            netmask: u32::MAX,
+            pe_name: None,
+        }
+    }
+
+    fn dest(addr: &str, forward: ForwardMethod) -> Destination {
+        Destination {
+            addr: addr.parse().unwrap(),
+            port: 8080,
+            forward,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: TunnelSettings::default(),
+        }
+    }
+
+    fn add_dest(d: Destination) -> IpvsOp {
+        IpvsOp::AddDestination {
+            service: key(),
+            dest: d,
+        }
+    }
+
+    #[test]
+    fn adding_what_exists_and_deleting_what_is_gone_succeed() {
+        assert!(IpvsOp::AddService(service("rr"))
+            .interpret(libc::EEXIST)
+            .is_ok());
+        assert!(add_dest(dest("10.1.0.1", ForwardMethod::Masq))
+            .interpret(libc::EEXIST)
+            .is_ok());
+        assert!(IpvsOp::DeleteService(key()).interpret(libc::ESRCH).is_ok());
+        for errno in [libc::ENOENT, libc::ESRCH] {
+            let op = IpvsOp::DeleteDestination {
+                service: key(),
+                addr: "10.1.0.1".parse().unwrap(),
+                port: 8080,
+            };
+            assert!(op.interpret(errno).is_ok());
+        }
+        // But an edit of something missing is an error.
+        assert!(IpvsOp::EditService(service("rr"))
+            .interpret(libc::ESRCH)
+            .is_err());
+    }
+
+    #[test]
+    fn kernel_errnos_become_sentences() {
+        let text = |op: IpvsOp, errno| op.interpret(errno).unwrap_err().to_string();
+        assert_eq!(
+            text(IpvsOp::AddService(service("foo")), libc::ENOENT),
+            "scheduler 'foo' is not available in this kernel"
+        );
+        assert_eq!(
+            text(add_dest(dest("10.1.0.1", ForwardMethod::Masq)), libc::ESRCH),
+            "add destination 10.1.0.1:8080 to service TCP 10.0.0.1:80: \
+             service TCP 10.0.0.1:80 does not exist"
+        );
+        assert_eq!(
+            text(
+                IpvsOp::EditDestination {
+                    service: key(),
+                    dest: dest("10.1.0.1", ForwardMethod::Masq)
+                },
+                libc::ENOENT
+            ),
+            "destination 10.1.0.1:8080 does not exist in service TCP 10.0.0.1:80"
+        );
+        assert_eq!(
+            text(IpvsOp::DeleteService(key()), libc::EPERM),
+            "needs CAP_NET_ADMIN (run as root)"
+        );
+        assert_eq!(
+            text(IpvsOp::DeleteService(key()), libc::EBUSY),
+            format!(
+                "delete service TCP 10.0.0.1:80: the kernel refused it: {}",
+                io::Error::from_raw_os_error(libc::EBUSY)
+            )
+        );
+    }
+
+    #[test]
+    fn what_the_kernel_would_refuse_is_caught_first() {
+        let reason = |op: IpvsOp| op.validate().unwrap_err().to_string();
+        let mut gue = dest("10.1.0.1", ForwardMethod::Tunnel);
+        gue.tunnel.tun_type = TunnelType::Gue;
+        assert!(reason(add_dest(gue.clone())).contains("GUE tunnel needs a port"));
+        gue.tunnel.port = 6080;
+        assert!(add_dest(gue).validate().is_ok());
+        assert!(reason(add_dest(dest("2001:db8::1", ForwardMethod::Masq)))
+            .contains("needs tunnel forwarding"));
+        assert!(add_dest(dest("2001:db8::1", ForwardMethod::Tunnel))
+            .validate()
+            .is_ok());
+        assert!(reason(add_dest(dest("0.0.0.0", ForwardMethod::Route))).contains("unicast"));
+        let mut thresholds = dest("10.1.0.1", ForwardMethod::Masq);
+        thresholds.lower_threshold = 5;
+        assert!(matches!(
+            add_dest(thresholds).validate(),
+            Err(IpvsError::ThresholdRange { .. })
+        ));
+        assert!(reason(IpvsOp::AddService(service(""))).contains("1 to 15 characters"));
+        let mut v6 = service("rr");
+        v6.key = ServiceKey::Fwmark {
+            af: AddressFamily::Inet6,
+            mark: 1,
+        };
+        v6.netmask = 129;
+        assert!(reason(IpvsOp::AddService(v6)).contains("prefix length"));
+    }
 }

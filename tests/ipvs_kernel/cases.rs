@@ -169,6 +169,21 @@ fn edits_both_ways(lab: &Lab) {
     assert_eq!(got[0].1, vec![want_dest], "destination after ipvsadm -e");
     assert_eq!(got[0].0.scheduler, want_svc.scheduler);
     assert_eq!(got[0].0.flags, want_svc.flags, "flags after ipvsadm -E");
+
+    // The one method ipvsadm cannot set, local delivery: the client
+    // writes it, ipvsadm names it.
+    let local = dest("10.1.3.2", 8080, ldirector::ipvs::ForwardMethod::Local, 2);
+    lab.block_on(handle.add_destination(&key, &local))
+        .expect("add a local-node destination");
+    let listing = lab.ipvsadm(&["-Ln"]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("10.1.3.2:8080") && l.contains("Local")),
+        "{listing}"
+    );
+    let read = config_of(&lab.block_on(handle.services()).expect("services()"));
+    assert!(read[0].1.contains(&local), "{read:?}");
 }
 
 /// Deletes reach the kernel; adding what exists and deleting what is gone
@@ -732,7 +747,13 @@ fn capture_kernel_replies(lab: &Lab) {
         )
     };
     let capture = |name: &str, commands: &[&str], request: &str, message, dump| {
-        let mut comments: Vec<String> = commands.iter().map(|c| format!("ipvsadm {c}")).collect();
+        let mut comments: Vec<String> = commands
+            .iter()
+            .map(|c| match c.strip_prefix('(') {
+                Some(note) => format!("then {}", note.trim_end_matches(')')),
+                None => format!("ipvsadm {c}"),
+            })
+            .collect();
         comments.push(format!("reply to {request}, kernel {release}"));
         write_capture(&dir, name, &comments, &raw_request(&handle, message, dump));
     };
