@@ -146,6 +146,10 @@ fn run_guest() -> PathBuf {
         ipvs_ls.display()
     );
 
+    let big_rules = outdir.join("big.rules");
+    std::fs::write(&big_rules, big_table_rules())
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", big_rules.display()));
+
     let output = Command::new("bash")
         .arg(manifest_dir().join("tests/vm/run.sh"))
         .args(["--timeout", VM_TIMEOUT_SECS])
@@ -155,6 +159,7 @@ fn run_guest() -> PathBuf {
         .arg(&script)
         .arg(&results)
         .arg(&guest_ipvs_ls)
+        .arg(&big_rules)
         .current_dir(manifest_dir())
         .output()
         .unwrap_or_else(|e| panic!("cannot run tests/vm/run.sh: {e}"));
@@ -171,6 +176,25 @@ fn run_guest() -> PathBuf {
         "the guest script failed (status {code:?}):\n{stderr}"
     );
     results
+}
+
+/// 1,000 services (two TCP for each UDP) with 10 masq reals each, as
+/// `ipvsadm -R` input.
+fn big_table_rules() -> String {
+    let mut rules = String::new();
+    for s in 0..1000u32 {
+        let vip = format!("10.3.{}.{}", s / 250, s % 250 + 1);
+        let proto = if s % 3 == 1 { "-u" } else { "-t" };
+        rules.push_str(&format!("-A {proto} {vip}:80 -s wrr\n"));
+        for r in 1..=10u32 {
+            rules.push_str(&format!(
+                "-a {proto} {vip}:80 -r 10.4.{}.{}:8080 -m -w {r}\n",
+                s / 25,
+                (s % 25) * 10 + r
+            ));
+        }
+    }
+    rules
 }
 
 fn read(path: &Path) -> String {

@@ -6,7 +6,10 @@
 # ipvsadm and ipvs-ls side by side in every list mode and writes both outputs
 # to RESULTS. The host side compares them byte for byte.
 #
-#   guest.sh RESULTS IPVS_LS
+#   guest.sh RESULTS IPVS_LS BIG_RULES
+#
+# BIG_RULES is an ipvsadm-restore file for a large table (written by the
+# host: generating it here, under emulation, takes minutes).
 #
 # RESULTS/modes lists one compared mode per line: NAME ATTEMPTS. For each NAME,
 # NAME.before / NAME.ours / NAME.after hold ipvsadm's output, ours, and
@@ -24,6 +27,7 @@ mkdir -p "$results"
 guest_bin=$(mktemp -d)
 cp "$2" "$guest_bin/ipvs-ls" || { echo "guest.sh: cannot copy $2" >&2; exit 1; }
 ipvs_ls=$guest_bin/ipvs-ls
+big_rules=$3
 : > "$results/modes"
 : > "$results/checks"
 
@@ -148,8 +152,11 @@ mode() {
         # shellcheck disable=SC2086
         "$ipvs_ls" $ours > "$results/$name.ours" 2> "$results/$name.ours.err"
         echo $? > "$results/$name.ours.rc"
-        # Under emulation every run costs: a third one only when needed.
-        if same "$name" "$results/$name.ours" "$results/$name.before"; then
+        # Under emulation every run costs: a third one only when needed
+        # (always for connections: the host checks ours's timers against
+        # both snapshots).
+        if [[ $name != *connections* ]] &&
+            cmp -s "$results/$name.ours" "$results/$name.before"; then
             cp "$results/$name.before" "$results/$name.after"
             cp "$results/$name.before.rc" "$results/$name.after.rc"
             cp "$results/$name.before.err" "$results/$name.after.err"
@@ -264,18 +271,7 @@ check health_no_director "$ipvs_ls" --health --run-dir "$results/no-director"
 # like the others, and both listings timed (a rough figure under emulation;
 # the host test prints it, never asserts it). ---------------------------------
 run "${ipvsadm[@]}" -C
-{
-    for s in $(seq 0 999); do
-        vip="10.3.$((s / 250)).$((s % 250 + 1))"
-        proto=-t
-        [ $((s % 3)) = 1 ] && proto=-u
-        echo "-A $proto $vip:80 -s wrr"
-        for r in $(seq 1 10); do
-            echo "-a $proto $vip:80 -r 10.4.$((s / 25)).$(((s % 25) * 10 + r)):8080 -m -w $r"
-        done
-    done
-} > "$results/big.rules"
-run "${ipvsadm[@]}" -R < "$results/big.rules"
+run "${ipvsadm[@]}" -R < "$big_rules"
 mode big "-Ln" ""
 mode big_stats "-Ln --stats --exact" "--stats --exact"
 elapsed_ms() { # COMMAND...: wall time of 5 runs, in ms
