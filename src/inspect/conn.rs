@@ -65,11 +65,14 @@ impl Connection {
         })
     }
 
-    fn name_protocol(&self) -> Protocol {
+    /// The services table for port names; ipvsadm has none for other
+    /// protocols (AH, ESP), so their ports stay numeric.
+    fn name_protocol(&self) -> Option<Protocol> {
         match self.protocol.as_str() {
-            "UDP" => Protocol::Udp,
-            "SCTP" => Protocol::Sctp,
-            _ => Protocol::Tcp,
+            "TCP" => Some(Protocol::Tcp),
+            "UDP" => Some(Protocol::Udp),
+            "SCTP" => Some(Protocol::Sctp),
+            _ => None,
         }
     }
 }

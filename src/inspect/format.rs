@@ -182,7 +182,10 @@ pub fn service_name(key: &ServiceKey, namer: &dyn Namer) -> String {
                 Protocol::Udp => "UDP",
                 Protocol::Sctp => "SCTP",
             };
-            let mut name = format!("{proto:<4} {}", namer.endpoint(addr, *port, *protocol));
+            let mut name = format!(
+                "{proto:<4} {}",
+                namer.endpoint(addr, *port, Some(*protocol))
+            );
             if AddressFamily::of(addr) != AddressFamily::Inet6 {
                 truncate_bytes(&mut name, 33);
             }
@@ -385,7 +388,7 @@ fn write_destination(
     health: Option<&HealthIndex>,
 ) -> fmt::Result {
     let dest = &entry.dest;
-    let mut name = namer.endpoint(&dest.addr, dest.port, protocol);
+    let mut name = namer.endpoint(&dest.addr, dest.port, Some(protocol));
     if AddressFamily::of(&dest.addr) != AddressFamily::Inet6 {
         truncate_bytes(&mut name, 28);
     }

@@ -390,3 +390,148 @@ pub fn document(
         services: services.iter().map(|s| service_view(s, health)).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::status::{DaemonState, RealStatus, StatusReport, VirtualStatus};
+    use crate::ipvs::{ConnCounts, Destination, Protocol, Service, TunnelSettings};
+    use serde_json::json;
+
+    /// The whole layout of schema 1 for one service: renaming or retyping
+    /// a field fails here, which is the point (bump `SCHEMA_VERSION`).
+    #[test]
+    fn schema_1_layout() {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr: "2001:db8::1".parse().unwrap(),
+            port: 5060,
+        };
+        let entry = ServiceEntry {
+            service: Service {
+                key,
+                scheduler: "sh".to_owned(),
+                flags: ServiceFlags(
+                    ServiceFlags::PERSISTENT | ServiceFlags::ONEPACKET | ServiceFlags::SCHED2,
+                ),
+                timeout: 30,
+                netmask: 64,
+                pe_name: Some("sip".to_owned()),
+            },
+            stats: Stats {
+                conns: 1 << 40,
+                ..Stats::default()
+            },
+            destinations: vec![DestinationEntry {
+                dest: Destination {
+                    addr: "10.2.0.5".parse().unwrap(),
+                    port: 5060,
+                    forward: ForwardMethod::Tunnel,
+                    weight: 2,
+                    upper_threshold: 9,
+                    lower_threshold: 1,
+                    tunnel: TunnelSettings {
+                        tun_type: TunnelType::Gue,
+                        port: 6080,
+                        flags: 2,
+                    },
+                },
+                conns: ConnCounts {
+                    active: 1,
+                    inactive: 2,
+                    persistent: 3,
+                },
+                stats: Stats::default(),
+            }],
+        };
+        let report = StatusReport {
+            state: DaemonState::Running,
+            pid: 1,
+            config: "x.cf".to_owned(),
+            reload_errors: vec![],
+            virtuals: vec![VirtualStatus {
+                key,
+                fallback_active: false,
+                reals: vec![RealStatus {
+                    addr: "10.2.0.5".parse().unwrap(),
+                    port: 5060,
+                    up: true,
+                    reason: "OK".to_owned(),
+                    check: "negotiate:sip".to_owned(),
+                    last_check: Some(1000.5),
+                    latency_ms: Some(2.0),
+                    weight: 2,
+                    checks_total: 1,
+                    failures_total: 0,
+                }],
+            }],
+        };
+        let health = HealthIndex::from_reports(&[report], 1001.0);
+        let info = IpvsInfo {
+            version: 0x010201,
+            conn_table_size: 4096,
+        };
+        let doc = document(&info, None, &[], &[entry], Some(&health));
+        let zero_rates = json!({
+            "connections": 0, "packets_in": 0, "packets_out": 0, "bytes_in": 0,
+            "bytes_out": 0, "connections_per_second": 0, "packets_in_per_second": 0,
+            "packets_out_per_second": 0, "bytes_in_per_second": 0, "bytes_out_per_second": 0
+        });
+        let mut service_stats = zero_rates.clone();
+        service_stats["connections"] = json!(1u64 << 40);
+        let destination = json!({
+            "address": "10.2.0.5",
+            "family": "inet",
+            "port": 5060,
+            "forward": "tunnel",
+            "forward_name": "Tunnel",
+            "weight": 2,
+            "upper_threshold": 9,
+            "lower_threshold": 1,
+            "tunnel": { "type": "gue", "port": 6080, "checksum": "remcsum" },
+            "active_connections": 1,
+            "inactive_connections": 2,
+            "persistent_connections": 3,
+            "stats": zero_rates,
+            "health": {
+                "up": true,
+                "reason": "OK",
+                "check": "negotiate:sip",
+                "last_check": 1000.5,
+                "latency_ms": 2.0,
+                "configured_weight": 2
+            }
+        });
+        let service = json!({
+            "name": "UDP [2001:db8::1]:5060",
+            "family": "inet6",
+            "protocol": "udp",
+            "address": "2001:db8::1",
+            "port": 5060,
+            "fwmark": null,
+            "scheduler": "sh",
+            "flags": {
+                "raw": 0x15,
+                "persistent": true,
+                "one_packet": true,
+                "scheduler": ["sh-port"]
+            },
+            "persistence": { "timeout": 30, "netmask": "64", "engine": "sip" },
+            "stats": service_stats,
+            "fallback_active": false,
+            "destinations": [destination]
+        });
+        assert_eq!(
+            serde_json::to_value(&doc).unwrap(),
+            json!({
+                "schema": 1,
+                "version": "1.2.1",
+                "conn_table_size": 4096,
+                "timeouts": null,
+                "sync_daemons": [],
+                "health": { "answered": [], "unreachable": [] },
+                "services": [service]
+            })
+        );
+    }
+}

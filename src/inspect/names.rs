@@ -18,8 +18,9 @@ use crate::ipvs::Protocol;
 /// Spells `addr:port` the way ipvsadm's `addrport_to_anyname` does.
 pub trait Namer {
     /// `10.0.0.1:80`, `[2001:db8::1]:80`, or the resolved equivalents.
-    /// `protocol` picks the services table for port names.
-    fn endpoint(&self, addr: &IpAddr, port: u16, protocol: Protocol) -> String;
+    /// `protocol` picks the services table for port names; without one
+    /// (a connection of another protocol) ports stay numeric.
+    fn endpoint(&self, addr: &IpAddr, port: u16, protocol: Option<Protocol>) -> String;
 }
 
 /// Numbers only (`ipvsadm -n`).
@@ -27,7 +28,7 @@ pub trait Namer {
 pub struct Numeric;
 
 impl Namer for Numeric {
-    fn endpoint(&self, addr: &IpAddr, port: u16, _protocol: Protocol) -> String {
+    fn endpoint(&self, addr: &IpAddr, port: u16, _protocol: Option<Protocol>) -> String {
         match addr {
             IpAddr::V4(a) => format!("{a}:{port}"),
             IpAddr::V6(a) => format!("[{}]:{port}", inet_ntop6(a)),
@@ -54,14 +55,13 @@ impl Resolver {
 }
 
 impl Namer for Resolver {
-    fn endpoint(&self, addr: &IpAddr, port: u16, protocol: Protocol) -> String {
+    fn endpoint(&self, addr: &IpAddr, port: u16, protocol: Option<Protocol>) -> String {
         let host = reverse_lookup(addr).unwrap_or_else(|| match addr {
             IpAddr::V4(a) => a.to_string(),
             IpAddr::V6(a) => inet_ntop6(a),
         });
-        let port = self
-            .services
-            .name(port, protocol)
+        let port = protocol
+            .and_then(|protocol| self.services.name(port, protocol))
             .map(str::to_owned)
             .unwrap_or_else(|| port.to_string());
         match addr {
@@ -272,11 +272,11 @@ mod tests {
     fn numeric_endpoints_match_ipvsadm_n() {
         let namer = Numeric;
         assert_eq!(
-            namer.endpoint(&"10.0.0.1".parse().unwrap(), 80, Protocol::Tcp),
+            namer.endpoint(&"10.0.0.1".parse().unwrap(), 80, Some(Protocol::Tcp)),
             "10.0.0.1:80"
         );
         assert_eq!(
-            namer.endpoint(&"2001:db8::1".parse().unwrap(), 0, Protocol::Udp),
+            namer.endpoint(&"2001:db8::1".parse().unwrap(), 0, Some(Protocol::Udp)),
             "[2001:db8::1]:0"
         );
     }
