@@ -215,7 +215,10 @@ impl Daemon {
             return;
         };
         match self.ipvs.start_daemon(&sync).await {
-            Ok(()) => info!("IPVS sync daemon started ({:?} on {})", sync.state, sync.mcast_ifname),
+            Ok(()) => info!(
+                "IPVS sync daemon started ({:?} on {})",
+                sync.state, sync.mcast_ifname
+            ),
             Err(e) => error!("cannot start the IPVS sync daemon: {e}"),
         }
     }
