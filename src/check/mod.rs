@@ -197,14 +197,23 @@ pub fn build_checker(spec: &CheckSpec) -> Box<dyn Checker> {
         )),
         CheckKind::On => Box::new(misc::OnChecker),
         CheckKind::Off => Box::new(misc::OffChecker),
-        CheckKind::Combined { connects, service } => Box::new(misc::CombinedChecker::new(
-            *connects,
-            Box::new(connect::ConnectChecker::new(
-                spec.protocol,
-                spec.check_timeout,
-            )),
-            build_negotiate(*service, spec),
-        )),
+        CheckKind::Combined { connects, service } => {
+            // The cheap check between negotiates: a connect, or on UDP
+            // (nothing to connect to) a ping, as for checktype=connect.
+            let cheap: Box<dyn Checker> = if spec.protocol == Protocol::Udp {
+                Box::new(ping::PingChecker::new(1, spec.check_timeout))
+            } else {
+                Box::new(connect::ConnectChecker::new(
+                    spec.protocol,
+                    spec.check_timeout,
+                ))
+            };
+            Box::new(misc::CombinedChecker::new(
+                *connects,
+                cheap,
+                build_negotiate(*service, spec),
+            ))
+        }
     }
 }
 

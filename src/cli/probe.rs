@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! `ldirectord --probe [CONFIG] [--json]`: run every check once, print one
-//! row per (virtual, real); exit 0 all up, 1 any down, 2 bad config.
+//! `ldirectord --probe [CONFIG] [--json]`: run every configured check once,
+//! concurrently, and print one row per (virtual, real). Needs neither root
+//! nor IPVS. Exit 0 when every real is up, 1 when any is down, 2 when the
+//! configuration does not load. The work is in [`crate::check::probe`].
 
 use std::path::Path;
 

@@ -33,6 +33,26 @@ packages=(
     nginx-light
     dnsmasq-base
     perl
+    # the real IPVS kernel in a VM (tests/vm/, tests/ipvs_kernel.rs)
+    qemu-system-x86
+    busybox-static
+    kmod
+    ipvsadm
+    python3-venv
+    python3-pip
+    # OCF agent, Pacemaker cluster, packaging and Vagrant lab tests
+    # (tests/ocf_agent.rs, tests/packaging.rs)
+    dash
+    resource-agents
+    pacemaker
+    pacemaker-cli-utils
+    corosync
+    crmsh
+    libxml2-utils
+    shellcheck
+    make
+    systemd
+    vagrant
 )
 
 missing=()
@@ -55,3 +75,6 @@ if ! dpkg-query -W -f='${Status}' inn2 2>/dev/null | grep -q "ok installed"; the
         dpkg --configure inn2
     fi
 fi
+
+# Debian's kernel (which has IPVS) and virtme-ng, for the VM suites.
+bash tests/vm/prepare.sh >/dev/null
