@@ -645,3 +645,126 @@ fn command_line_exit_codes() {
     assert!(!netns.has_address("lo", addr("203.0.113.73")));
     assert_eq!(netns.sysctl(ALL_IGNORE), 0);
 }
+
+/// Runs the real binary inside the namespace: `ldirectord vip ARGS`.
+fn ldirectord_vip(netns: &Netns, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns.name,
+            env!("CARGO_BIN_EXE_ldirectord"),
+            "vip",
+        ])
+        .args(args)
+        .output()
+        .expect("run ldirectord");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().expect("exit code"), text)
+}
+
+#[test]
+fn ldirectord_binary_vip_commands() {
+    let pair = director("bin");
+    let netns = &pair.director;
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = state.path().to_str().unwrap();
+
+    assert_eq!(
+        ldirectord_vip(netns, &["status", "eth0", "198.51.100.80"]).0,
+        3
+    );
+    let (code, text) = ldirectord_vip(
+        netns,
+        &["add", "eth0", "198.51.100.80/24", "--label", "vip"],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(netns
+        .addresses("eth0")
+        .contains(&"198.51.100.80/24 eth0:vip".to_string()));
+    assert_eq!(
+        ldirectord_vip(netns, &["status", "eth0", "198.51.100.80"]).0,
+        0
+    );
+
+    // The binary's announcement reaches the peer.
+    let capture = support::Capture::open(&pair.peer, "eth0");
+    let (code, text) = ldirectord_vip(
+        netns,
+        &[
+            "announce",
+            "eth0",
+            "198.51.100.80",
+            "--count",
+            "2",
+            "--interval-ms",
+            "10",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.trim(),
+        "sent 2 gratuitous ARP for 198.51.100.80 on eth0"
+    );
+    let frames = capture.collect(2, std::time::Duration::from_secs(3), |frame| {
+        frame.ethertype() == 0x0806 && frame.mentions(addr("198.51.100.80"))
+    });
+    assert_eq!(frames.len(), 2);
+    assert!(frames
+        .iter()
+        .all(|frame| frame.bytes[6..12] == support::DIRECTOR_MAC));
+
+    assert_eq!(
+        ldirectord_vip(netns, &["del", "eth0", "198.51.100.80/24"]).0,
+        0
+    );
+    assert!(!netns.has_address("eth0", addr("198.51.100.80")));
+    assert_eq!(
+        ldirectord_vip(netns, &["status", "eth0", "198.51.100.80"]).0,
+        3
+    );
+
+    let (code, text) = ldirectord_vip(netns, &["add", "nosuch0", "198.51.100.81"]);
+    assert_eq!(
+        (code, text.trim()),
+        (1, "ldirectord vip add: interface nosuch0 does not exist")
+    );
+    assert_eq!(
+        ldirectord_vip(netns, &["add", "eth0", "198.51.100.300"]).0,
+        2
+    );
+    assert_eq!(ldirectord_vip(netns, &["frobnicate"]).0, 2);
+
+    let (code, text) = ldirectord_vip(
+        netns,
+        &["realserver", "on", "203.0.113.81", "--state-dir", state_dir],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(netns
+        .addresses("lo")
+        .contains(&"203.0.113.81/32".to_string()));
+    assert_eq!(
+        (netns.sysctl(ALL_IGNORE), netns.sysctl(ALL_ANNOUNCE)),
+        (1, 2)
+    );
+    let (code, text) = ldirectord_vip(
+        netns,
+        &[
+            "realserver",
+            "off",
+            "203.0.113.81",
+            "--state-dir",
+            state_dir,
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(!netns.has_address("lo", addr("203.0.113.81")));
+    assert_eq!(
+        (netns.sysctl(ALL_IGNORE), netns.sysctl(ALL_ANNOUNCE)),
+        (0, 0)
+    );
+}
