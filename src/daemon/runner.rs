@@ -355,7 +355,11 @@ impl Daemon {
             return;
         };
         let global = &self.config.global;
-        let Some(to) = v.emailalert.as_ref().or(global.emailalert.as_ref()).map(|t| t.value.clone())
+        let Some(to) = v
+            .emailalert
+            .as_ref()
+            .or(global.emailalert.as_ref())
+            .map(|t| t.value.clone())
         else {
             return;
         };
@@ -391,7 +395,12 @@ impl Daemon {
                 .map(|f| f.value.clone())
                 .unwrap_or_else(|| format!("root@{hostname}")),
             to,
-            body: email::body(&hostname, &subject, &format!("{state:?}").to_lowercase(), Some(&v.id())),
+            body: email::body(
+                &hostname,
+                &subject,
+                &format!("{state:?}").to_lowercase(),
+                Some(&v.id()),
+            ),
             subject,
         };
         tokio::spawn(async move {

@@ -31,6 +31,12 @@ packages=(
     nginx-light
     dnsmasq-base
     perl
+    # the oracle for the config corpus: tests/config/regen-verdicts.sh runs the
+    # real ldirectord 4.12 (which refuses to start without ipvsadm); unshare
+    # comes from util-linux
+    ldirectord
+    ipvsadm
+    util-linux
 )
 
 missing=()
