@@ -1,2 +1,288 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-fn main() {}
+//! Scale of the health checks: N real servers on loopback, checked by the
+//! real scheduler every second (connect or http), on ONE core.
+//!
+//! ```text
+//! cargo bench --bench check_scale                       # 1000 and 10000, connect and http
+//! cargo bench --bench check_scale -- --reals 5000 --kind http --seconds 10
+//! ```
+//!
+//! The real servers run in separate processes (this binary re-executed
+//! with `--serve`), so the figures are the checker's alone:
+//! - one round: every check once, all at the same time (`--probe`'s path),
+//!   wall time;
+//! - steady state: the scheduler with checkinterval=1 for `--seconds`:
+//!   checks per second, CPU % of one core (getrusage), p99 lateness of a
+//!   check's start against its schedule, failures;
+//! - RSS at the end and its high-water mark (/proc/self/status).
+//!
+//! Listeners are spread over 127.0.3.200-249 (this suite's loopback
+//! range), many ports each.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ldirector::check::from_config::{CheckPlan, Member, PlannedCheck, SpecId};
+use ldirector::check::probe::{raise_fd_limit, run_once};
+use ldirector::check::scheduler::Scheduler;
+use ldirector::check::{CheckKind, CheckSpec, Service};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Listeners per server process (each process has its own fd limit).
+const PER_SERVER: usize = 4000;
+const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nalive\n";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Connect,
+    Http,
+}
+
+fn listen_ip(index: usize) -> IpAddr {
+    IpAddr::from([127, 0, 3, 200 + (index % 50) as u8])
+}
+
+/// `--serve FIRST COUNT`: bind COUNT listeners, print their addresses one
+/// per line, then answer every connection with a tiny HTTP response.
+fn serve(first: usize, count: usize) {
+    raise_fd_limit();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let mut stdout = std::io::stdout().lock();
+        for index in first..first + count {
+            let listener = tokio::net::TcpListener::bind((listen_ip(index), 0))
+                .await
+                .expect("bind a loopback listener");
+            writeln!(stdout, "{}", listener.local_addr().expect("addr")).expect("stdout");
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        // A connect check closes at once (read gives 0);
+                        // an http check sends a request.
+                        if let Ok(n) = stream.read(&mut buf).await {
+                            if n > 0 {
+                                let _ = stream.write_all(RESPONSE).await;
+                            }
+                        }
+                    });
+                }
+            });
+        }
+        writeln!(stdout, "ready").expect("stdout");
+        stdout.flush().expect("flush");
+        drop(stdout);
+        // Until the parent closes our stdin.
+        let mut stdin = tokio::io::stdin();
+        let mut sink = [0u8; 16];
+        let _ = stdin.read(&mut sink).await;
+    });
+}
+
+struct Servers {
+    children: Vec<Child>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_servers(reals: usize) -> Servers {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut servers = Servers {
+        children: Vec::new(),
+        addrs: Vec::with_capacity(reals),
+    };
+    let mut first = 0;
+    while first < reals {
+        let count = PER_SERVER.min(reals - first);
+        let mut child = Command::new(&exe)
+            .args(["--serve", &first.to_string(), &count.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start a server process");
+        let stdout = child.stdout.take().expect("stdout");
+        servers.children.push(child);
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("server output");
+            if line == "ready" {
+                break;
+            }
+            servers.addrs.push(line.parse().expect("an address"));
+        }
+        first += count;
+    }
+    servers
+}
+
+fn plan(addrs: &[SocketAddr], kind: Kind) -> CheckPlan {
+    let checks = addrs
+        .iter()
+        .enumerate()
+        .map(|(index, addr)| {
+            let check = match kind {
+                Kind::Connect => CheckKind::Connect,
+                Kind::Http => CheckKind::Negotiate(Service::Http),
+            };
+            let spec = CheckSpec::new(check, *addr)
+                .receive("alive")
+                .timeouts(Duration::from_secs(5), Duration::from_secs(5));
+            PlannedCheck {
+                // Ids spread the first runs evenly over the interval, as
+                // the spec hashes do in the daemon.
+                id: SpecId(index as u64 * 7_919),
+                spec: Arc::new(spec),
+                interval: Duration::from_secs(1),
+                members: vec![Member {
+                    virtual_index: 0,
+                    real_index: index,
+                    real: *addr,
+                    failurecount: 1,
+                }],
+            }
+        })
+        .collect();
+    CheckPlan { checks }
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the struct passed.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(field)?
+                .trim_start_matches(':')
+                .trim()
+                .trim_end_matches(" kB")
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn run(reals: usize, kind: Kind, seconds: u64) {
+    let servers = start_servers(reals);
+    let plan = plan(&servers.addrs, kind);
+    // One core: a current-thread runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        // One round, everything at once.
+        let started = Instant::now();
+        let outcomes = run_once(&plan).await;
+        let round = started.elapsed();
+        let round_down = outcomes.values().filter(|o| o.result.is_err()).count();
+
+        // Steady state on the scheduler, checkinterval=1.
+        let (mut scheduler, mut results) = Scheduler::new();
+        scheduler.apply(&plan);
+        let warmup = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < warmup {
+            let _ = tokio::time::timeout_at(warmup.into(), results.recv()).await;
+        }
+        let cpu_before = cpu_time();
+        let window_start = Instant::now();
+        let window_end = window_start + Duration::from_secs(seconds);
+        let mut lateness = Vec::with_capacity(reals * seconds as usize);
+        let mut failures = 0usize;
+        let mut first_failure = None;
+        while let Ok(Some(result)) = tokio::time::timeout_at(window_end.into(), results.recv()).await
+        {
+            lateness.push(result.late_by);
+            if let Err(err) = &result.outcome {
+                failures += 1;
+                first_failure.get_or_insert_with(|| err.to_string());
+            }
+        }
+        let window = window_start.elapsed();
+        let cpu = cpu_time() - cpu_before;
+        scheduler.shutdown().await;
+        lateness.sort();
+        let checks = lateness.len();
+        println!(
+            "reals={reals} kind={kind:?} one_round={:.0}ms (down {round_down}) | \
+             steady: {:.0} checks/s, cpu {:.0}% of one core, lateness p50={:.1}ms p99={:.1}ms max={:.1}ms, \
+             failures={failures}{} | rss={} MiB (peak {} MiB)",
+            round.as_secs_f64() * 1000.0,
+            checks as f64 / window.as_secs_f64(),
+            cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
+            percentile(&lateness, 0.5).as_secs_f64() * 1000.0,
+            percentile(&lateness, 0.99).as_secs_f64() * 1000.0,
+            lateness.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+            first_failure
+                .map(|reason| format!(" (first: {reason})"))
+                .unwrap_or_default(),
+            status_kib("VmRSS") / 1024,
+            status_kib("VmHWM") / 1024,
+        );
+    });
+    drop(servers);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--serve") {
+        let first = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+        let count = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
+        serve(first, count);
+        return;
+    }
+    raise_fd_limit();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let reals: Vec<usize> = match value("--reals") {
+        Some(n) => vec![n.parse().expect("--reals N")],
+        None => vec![1_000, 10_000],
+    };
+    let kinds = match value("--kind").as_deref() {
+        Some("connect") => vec![Kind::Connect],
+        Some("http") => vec![Kind::Http],
+        _ => vec![Kind::Connect, Kind::Http],
+    };
+    let seconds = value("--seconds")
+        .map(|s| s.parse().expect("--seconds N"))
+        .unwrap_or(10);
+    for &n in &reals {
+        for &kind in &kinds {
+            run(n, kind, seconds);
+        }
+    }
+}

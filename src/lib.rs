@@ -13,5 +13,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod director;
+pub mod inspect;
 pub mod ipvs;
 pub mod net;

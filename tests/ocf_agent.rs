@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! Host-side tests of the OCF resource agent `ocf/ldirectord`
-//! (`ocf:ldirector:ldirectord`), driven the way Pacemaker drives it: the
-//! script run directly under dash with an OCF environment, and through
-//! Pacemaker's own `crm_resource --validate`.
+//! Tests of the OCF resource agent `ocf/ldirectord` (`ocf:ldirector:ldirectord`)
+//! against the real `ldirectord` binary, driven the way Pacemaker drives it:
+//! the script run directly under dash with an OCF environment, through
+//! Pacemaker's own `crm_resource --validate`, through `ocf-tester`, and as a
+//! resource of a real one-node corosync + Pacemaker cluster.
 //!
-//! This host has no IPVS, so every test that needs a *running* director uses
-//! `tests/ocf/stand-in-ldirectord`, a shell stand-in for the daemon's command
-//! line (see [`DAEMON`]). The same agent is exercised against the real daemon
-//! and the real kernel in the VM (tests/ocf/ocf-tester.sh,
-//! tests/ocf/cluster-one-node.sh).
+//! Two tiers in one file:
+//! - the plain `#[test]`s run on the host, which has no IPVS: everything that
+//!   needs no running director (meta-data, validate-all, stop and monitor
+//!   when stopped, and `start` failing honestly with an exit reason);
+//! - the `#[ignore]`d tests need a kernel with IPVS: `tests/vm.rs` runs them
+//!   in a VM (`cargo test --test vm ocf_agent_suite_in_vm`), where `start`
+//!   really programs the kernel's table and `ipvsadm -Ln` is the oracle.
 //!
-//! Needs root (pid files in /var/run, a network namespace, the agent link
-//! under /usr/lib/ocf/resource.d) and the Debian packages resource-agents,
-//! pacemaker-cli-utils, libxml2-utils, dash and iproute2
-//! (tests/setup/install.sh). A missing prerequisite fails the test with the
-//! reason; nothing is skipped.
+//! Needs root (pid files in /var/run, network namespaces, the agent link
+//! under /usr/lib/ocf/resource.d) and the Debian packages from
+//! tests/setup/install.sh (resource-agents, pacemaker, corosync, crmsh,
+//! libxml2-utils, dash, iproute2, ipvsadm). A missing prerequisite fails the
+//! test with the reason; nothing is skipped.
 
 use std::fs;
 use std::io::Write;
@@ -27,19 +30,8 @@ use std::time::Instant;
 
 const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ocf/ldirectord");
 const RNG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ocf/ra-api-1.1.rng");
-const STAND_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ocf/stand-in-ldirectord");
-
-/// The daemon binary the agent drives in these tests.
-///
-/// AFTER-MERGE: every test that uses `DAEMON` runs against the stand-in
-/// because the real `ldirectord` (`env!("CARGO_BIN_EXE_ldirectord")`) does not
-/// implement `--check`, `start`, `stop`, `status --verify-kernel`, `reload`
-/// and `vip` yet. Once it does, `validate_all_*`, `crm_resource_validate_*`
-/// and `start_fails_with_exit_reason_without_ipvs` switch to the real binary
-/// (change this constant for them); the lifecycle tests need a running
-/// director and therefore IPVS, so with the real daemon they belong in the VM
-/// (tests/ocf/cluster-one-node.sh, tests/ocf/ocf-tester.sh).
-const DAEMON: &str = STAND_IN;
+/// The daemon the agent drives: the real one, built by cargo for this test.
+const DAEMON: &str = env!("CARGO_BIN_EXE_ldirectord");
 
 /// Where Pacemaker 2.1 looks for the agent (it has no other search path).
 const INSTALLED_AGENT_DIR: &str = "/usr/lib/ocf/resource.d/ldirector";
@@ -103,9 +95,9 @@ fn exit_reasons(out: &Output) -> Vec<String> {
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
-/// One agent instance: its own directory, config file name (so its own pid
-/// file /var/run/ldirectord.NAME.pid) and fake kernel table. Dropping it
-/// stops anything still running and removes everything it created.
+/// One agent instance: its own directory and config file name (so its own
+/// pid file /var/run/ldirectord.NAME.pid). Dropping it stops a daemon still
+/// running (SIGTERM: its clean stop) and removes everything it created.
 struct Instance {
     dir: PathBuf,
     config: PathBuf,
@@ -132,10 +124,8 @@ impl Instance {
             env: Vec::new(),
         };
         let config = instance.config.display().to_string();
-        let state = instance.dir.join("state").display().to_string();
         instance.set("OCF_RESKEY_configfile", &config);
         instance.set("OCF_RESKEY_ldirectord", DAEMON);
-        instance.set("STANDIN_STATE_DIR", &state);
         instance
     }
 
@@ -156,13 +146,6 @@ impl Instance {
             "/var/run/ldirectord.{}.pid",
             name.to_string_lossy()
         ))
-    }
-
-    fn table_file(&self) -> PathBuf {
-        let name = self.config.file_name().expect("config has a name");
-        self.dir
-            .join("state")
-            .join(format!("{}.table", name.to_string_lossy()))
     }
 
     fn daemon_pid(&self) -> Option<i32> {
@@ -222,8 +205,16 @@ impl Instance {
 impl Drop for Instance {
     fn drop(&mut self) {
         if let Some(pid) = self.daemon_pid() {
+            // The daemon's clean stop removes its table entries, so a
+            // failed test leaves no virtual service for the next one.
             let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            for _ in 0..200 {
+                if nix::sys::signal::kill(pid, None).is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
         }
         let _ = fs::remove_file(self.pid_file());
         if let Some(ns) = &self.netns {
@@ -236,8 +227,6 @@ impl Drop for Instance {
 /// A recurring monitor (Pacemaker sets the interval in ms); without it the
 /// agent sees a probe.
 const RECURRING: (&str, &str) = ("OCF_RESKEY_CRM_meta_interval", "10000");
-/// The stand-in pretends the kernel has IPVS (this host has none).
-const FAKE_IPVS: (&str, &str) = ("STANDIN_IPVS", "fake");
 
 // ---------------------------------------------------------------------------
 // meta-data and usage
@@ -486,49 +475,166 @@ fn monitor_when_stopped_is_not_running_with_a_reason_only_when_recurring() {
 }
 
 // ---------------------------------------------------------------------------
-// start, monitor, reload, stop with a running (stand-in) director
+// start on this host, which has no IPVS
 
 #[test]
 fn start_fails_with_exit_reason_without_ipvs() {
     require_root();
     assert!(
         !Path::new("/proc/net/ip_vs").exists(),
-        "this test needs a host without IPVS; the VM tests cover start with IPVS"
+        "this test needs a host without IPVS; the VM suite covers start with IPVS"
     );
     let instance = Instance::new("noipvs");
+    let started = Instant::now();
     let out = instance.expect("start", &[], OCF_ERR_INSTALLED);
     let reasons = exit_reasons(&out);
     assert_eq!(reasons.len(), 1, "{}", stderr(&out));
-    assert!(reasons[0].contains("IPVS"), "reason: {}", reasons[0]);
+    // The daemon's own reason, not a guess by the agent.
+    assert!(
+        reasons[0].contains("the kernel has no IPVS"),
+        "reason: {}",
+        reasons[0]
+    );
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "start took {:?} to notice that the kernel has no IPVS",
+        started.elapsed()
+    );
     assert!(
         instance.daemon_pid().is_none(),
         "a failed start left a daemon"
     );
+    assert!(
+        !instance.pid_file().exists(),
+        "a failed start left a pid file"
+    );
     instance.expect("monitor", &[], OCF_NOT_RUNNING);
+    instance.expect("stop", &[], OCF_SUCCESS);
 }
 
 #[test]
-fn lifecycle_start_monitor_reload_stop() {
+fn the_agent_is_shellcheck_clean_as_posix_sh() {
+    require("shellcheck");
+    let out = Command::new("shellcheck")
+        .args(["--shell=sh", "--severity=style", AGENT])
+        .output()
+        .expect("shellcheck");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// With IPVS (in the VM, see tests/vm.rs): the real daemon programs the real
+// kernel table, and `ipvsadm -Ln` is the oracle.
+
+fn in_netns(netns: Option<&str>, program: &str) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, program]);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// The kernel's IPVS table (of `netns`, or of the test's own namespace).
+fn ipvs_table(netns: Option<&str>) -> String {
+    require("ipvsadm");
+    let out = in_netns(netns, "ipvsadm")
+        .arg("-Ln")
+        .output()
+        .expect("ipvsadm");
+    assert!(out.status.success(), "ipvsadm -Ln: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ipvsadm(netns: Option<&str>, args: &[&str]) {
+    let out = in_netns(netns, "ipvsadm")
+        .args(args)
+        .output()
+        .expect("ipvsadm");
+    assert!(out.status.success(), "ipvsadm {args:?}: {}", stderr(&out));
+}
+
+fn require_ipvs() {
     require_root();
-    let instance = Instance::new("life");
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
+    assert!(
+        Path::new("/proc/net/ip_vs").exists(),
+        "this test needs a kernel with IPVS: run it in the VM (cargo test --test vm ocf_agent_suite_in_vm)"
+    );
+}
+
+/// Pacemaker's timeout (ms) for every agent action in the VM. Software
+/// emulation on a machine shared with other jobs measured 8 s for
+/// `ldirectord --version` and 36 s for `start` of the debug build: a real
+/// cluster would be configured with op timeouts to match such hardware.
+const VM_ACTION_TIMEOUT_MS: &str = "300000";
+
+/// The daemon for the VM tests: a copy on a tmpfs, because every page of a
+/// binary run from the host's filesystem (9p, read-only) is fetched through
+/// the emulated virtio device again for every process.
+fn vm_daemon() -> &'static str {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = Path::new("/run/ldirector-ocf-test");
+        fs::create_dir_all(dir).expect("create /run/ldirector-ocf-test");
+        // Named ldirectord: the pid file is only trusted when the process's
+        // command line says ldirectord.
+        let copy = dir.join("ldirectord");
+        fs::copy(DAEMON, &copy).expect("copy the daemon to /run");
+        copy.display().to_string()
+    })
+}
+
+fn vm_instance(tag: &str) -> Instance {
+    let mut instance = Instance::new(tag);
+    instance
+        .set("OCF_RESKEY_ldirectord", vm_daemon())
+        .set("OCF_RESKEY_CRM_meta_timeout", VM_ACTION_TIMEOUT_MS);
+    instance
+}
+
+fn process_exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
+fn lifecycle_programs_and_cleans_the_kernel_table() {
+    require_ipvs();
+    let instance = vm_instance("life");
+    assert!(
+        !ipvs_table(None).contains("10.11.0.1:80"),
+        "table not clean"
+    );
+
+    instance.expect("start", &[], OCF_SUCCESS);
     let pid = instance.daemon_pid().expect("daemon running after start");
-    // start returns once the first round is done: the table is there.
-    assert!(instance.table_file().exists());
+    // start returns once the first round reached the kernel.
+    let table = ipvs_table(None);
+    assert!(
+        table.contains("TCP  10.11.0.1:80 wrr"),
+        "table after start:\n{table}"
+    );
     instance.expect("monitor", &[RECURRING], OCF_SUCCESS);
     // Idempotent: a second start keeps the same daemon.
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
+    instance.expect("start", &[], OCF_SUCCESS);
     assert_eq!(instance.daemon_pid(), Some(pid));
 
-    // Reload with a new virtual: the agent returns once the kernel holds it.
+    // Reload with a new virtual: the agent returns once the kernel holds it,
+    // without restarting the daemon.
     let mut config = fs::read_to_string(&instance.config).expect("read");
-    config.push_str("\nvirtual=10.11.0.2:443\n\treal=10.11.1.1:443 gate\n");
+    config.push_str("\nvirtual=10.11.0.2:443\n\treal=10.11.1.1:443 gate\n\tscheduler=rr\n");
     fs::write(&instance.config, config).expect("write");
     instance.expect("reload", &[], OCF_SUCCESS);
-    let table = fs::read_to_string(instance.table_file()).expect("table");
+    let table = ipvs_table(None);
     assert!(
-        table.contains("10.11.0.2:443"),
-        "table after reload: {table}"
+        table.contains("TCP  10.11.0.2:443 rr"),
+        "table after reload:\n{table}"
     );
     assert_eq!(
         instance.daemon_pid(),
@@ -538,10 +644,11 @@ fn lifecycle_start_monitor_reload_stop() {
 
     instance.expect("stop", &[], OCF_SUCCESS);
     // stop returned only after cleanup: process, table and pid file gone.
-    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!process_exists(pid), "daemon still running after stop");
+    let table = ipvs_table(None);
     assert!(
-        !instance.table_file().exists(),
-        "stop returned before cleanup"
+        !table.contains("10.11.0."),
+        "stop returned before the table was cleaned:\n{table}"
     );
     assert!(!instance.pid_file().exists());
     instance.expect("stop", &[], OCF_SUCCESS);
@@ -551,14 +658,20 @@ fn lifecycle_start_monitor_reload_stop() {
 }
 
 #[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn monitor_fails_when_the_kernel_table_lost_a_virtual_service() {
-    require_root();
-    let instance = Instance::new("diverged");
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
-    // Someone ran `ipvsadm -D` (or the kernel lost the table): the daemon is
-    // alive, but the director no longer directs.
-    fs::write(instance.table_file(), "").expect("empty table");
+    require_ipvs();
+    let instance = vm_instance("diverged");
+    instance.expect("start", &[], OCF_SUCCESS);
+    let pid = instance.daemon_pid().expect("running");
+    // Freeze the daemon so it cannot repair the table between our delete
+    // and the monitor: the monitor must look at the kernel, not ask the
+    // daemon what it believes.
+    let frozen = nix::unistd::Pid::from_raw(pid);
+    nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    ipvsadm(None, &["-D", "-t", "10.11.0.1:80"]);
     let out = instance.expect("monitor", &[RECURRING], OCF_ERR_GENERIC);
+    nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
     let reasons = exit_reasons(&out);
     assert_eq!(reasons.len(), 1, "{}", stderr(&out));
     assert!(
@@ -567,18 +680,27 @@ fn monitor_fails_when_the_kernel_table_lost_a_virtual_service() {
         reasons[0]
     );
     instance.expect("stop", &[], OCF_SUCCESS);
+    assert!(!ipvs_table(None).contains("10.11.0."));
 }
 
 #[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn deep_monitor_reports_an_invalid_config_on_disk_as_degraded() {
-    require_root();
-    let instance = Instance::new("degraded");
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
+    require_ipvs();
+    let instance = vm_instance("degraded");
+    instance.expect("start", &[], OCF_SUCCESS);
     let depth10 = [RECURRING, ("OCF_CHECK_LEVEL", "10")];
     instance.expect("monitor", &depth10, OCF_SUCCESS);
     fs::write(&instance.config, "virtual=10.11.0.1:80\nbroken line\n").expect("write");
-    // Depth 0 only looks at the running director, which is fine.
-    instance.expect("monitor", &[RECURRING], OCF_SUCCESS);
+    // The daemon's CLI checks the kernel against the file on disk, so with
+    // an invalid file even depth 0 cannot verify the table: degraded (the
+    // running director is fine; a restart would fail), never a failure.
+    let out = instance.expect("monitor", &[RECURRING], OCF_DEGRADED);
+    assert!(
+        exit_reasons(&out)[0].contains("cannot be verified"),
+        "{}",
+        stderr(&out)
+    );
     let out = instance.expect("monitor", &depth10, OCF_DEGRADED);
     assert!(
         exit_reasons(&out)[0].contains("invalid"),
@@ -587,48 +709,43 @@ fn deep_monitor_reports_an_invalid_config_on_disk_as_degraded() {
     );
     // A reload with that file is refused and the director keeps running.
     instance.expect("reload", &[], OCF_ERR_CONFIGURED);
-    instance.expect("monitor", &[RECURRING], OCF_SUCCESS);
+    assert!(
+        instance.daemon_pid().is_some(),
+        "a refused reload stopped the director"
+    );
+    assert!(ipvs_table(None).contains("TCP  10.11.0.1:80 wrr"));
     // stop still stops it (the CLI refuses the broken file; the agent falls
     // back to SIGTERM, which is the daemon's clean stop).
     instance.expect("stop", &[], OCF_SUCCESS);
     assert!(instance.daemon_pid().is_none());
-    assert!(!instance.table_file().exists(), "stop skipped the cleanup");
+    let table = ipvs_table(None);
+    assert!(
+        !table.contains("10.11.0."),
+        "stop skipped the cleanup:\n{table}"
+    );
 }
 
 #[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn stop_cleans_up_when_the_config_file_is_gone() {
-    require_root();
-    let instance = Instance::new("stop-nocf");
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
+    require_ipvs();
+    let instance = vm_instance("stop-nocf");
+    instance.expect("start", &[], OCF_SUCCESS);
     let pid = instance.daemon_pid().expect("running");
     fs::remove_file(&instance.config).expect("remove config");
     instance.expect("stop", &[], OCF_SUCCESS);
-    assert!(!Path::new(&format!("/proc/{pid}")).exists());
-    assert!(!instance.table_file().exists(), "stop skipped the cleanup");
+    assert!(!process_exists(pid));
+    let table = ipvs_table(None);
+    assert!(
+        !table.contains("10.11.0."),
+        "stop skipped the cleanup:\n{table}"
+    );
     assert!(!instance.pid_file().exists());
 }
 
-#[test]
-fn stop_waits_for_a_slow_cleanup() {
-    require_root();
-    let instance = Instance::new("slowstop");
-    // The daemon takes 3 s to remove its table entries on SIGTERM; stop
-    // must not return before they are gone.
-    instance.expect(
-        "start",
-        &[FAKE_IPVS, ("STANDIN_STOP_DELAY", "3")],
-        OCF_SUCCESS,
-    );
-    instance.expect("stop", &[], OCF_SUCCESS);
-    assert!(
-        !instance.table_file().exists(),
-        "stop returned before cleanup"
-    );
-    assert!(instance.daemon_pid().is_none());
-}
-
 // ---------------------------------------------------------------------------
-// The agent owns the VIP (vip/nic/cidr_netmask), in a network namespace.
+// The agent owns the VIP (vip/nic/cidr_netmask), in a network namespace with
+// its own IPVS table (this host kernel has no dummy interfaces: a veth pair).
 
 fn with_netns(instance: &mut Instance) -> String {
     require("ip");
@@ -645,8 +762,11 @@ fn with_netns(instance: &mut Instance) -> String {
     run(&["netns", "add", &ns]);
     instance.netns = Some(ns.clone());
     run(&["-n", &ns, "link", "set", "lo", "up"]);
-    run(&["-n", &ns, "link", "add", "vip0", "type", "dummy"]);
+    run(&[
+        "-n", &ns, "link", "add", "vip0", "type", "veth", "peer", "name", "vip1",
+    ]);
     run(&["-n", &ns, "link", "set", "vip0", "up"]);
+    run(&["-n", &ns, "link", "set", "vip1", "up"]);
     ns
 }
 
@@ -659,9 +779,10 @@ fn addresses(ns: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
 fn the_agent_owns_its_vip() {
-    require_root();
-    let mut instance = Instance::new("vip");
+    require_ipvs();
+    let mut instance = vm_instance("vip");
     let ns = with_netns(&mut instance);
     instance
         .set("OCF_RESKEY_vip", "198.51.100.10")
@@ -669,12 +790,16 @@ fn the_agent_owns_its_vip() {
         .set("OCF_RESKEY_cidr_netmask", "24");
 
     instance.expect("validate-all", &[], OCF_SUCCESS);
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
+    instance.expect("start", &[], OCF_SUCCESS);
     assert!(
         addresses(&ns).contains("198.51.100.10/24"),
         "{}",
         addresses(&ns)
     );
+    // The daemon started in the namespace programs that namespace's table.
+    let table = ipvs_table(Some(&ns));
+    assert!(table.contains("TCP  10.11.0.1:80 wrr"), "{table}");
+    assert!(!ipvs_table(None).contains("10.11.0.1:80"));
     instance.expect("monitor", &[RECURRING], OCF_SUCCESS);
 
     // VIP removed behind the agent's back: monitor fails, start repairs it.
@@ -685,7 +810,7 @@ fn the_agent_owns_its_vip() {
     assert!(out.status.success());
     let out = instance.expect("monitor", &[RECURRING], OCF_ERR_GENERIC);
     assert!(exit_reasons(&out)[0].contains("198.51.100.10"));
-    instance.expect("start", &[FAKE_IPVS], OCF_SUCCESS);
+    instance.expect("start", &[], OCF_SUCCESS);
     assert!(addresses(&ns).contains("198.51.100.10/24"));
 
     instance.expect("stop", &[], OCF_SUCCESS);
@@ -695,6 +820,7 @@ fn the_agent_owns_its_vip() {
         addresses(&ns)
     );
     assert!(instance.daemon_pid().is_none());
+    assert!(!ipvs_table(Some(&ns)).contains("10.11.0.1:80"));
 
     // A VIP without its director (a half-done start, or a VIP left on a
     // node): a probe must not call that "cleanly stopped".
@@ -712,6 +838,33 @@ fn the_agent_owns_its_vip() {
     // An interface this node does not have: not installed here.
     instance.set("OCF_RESKEY_nic", "nosuch0");
     instance.expect("validate-all", &[], OCF_ERR_INSTALLED);
+}
+
+#[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
+fn ocf_tester_passes() {
+    require_ipvs();
+    require("ocf-tester");
+    let instance = vm_instance("tester");
+    let cf = instance.config.display().to_string();
+    let out = Command::new("timeout")
+        .args(["600", "ocf-tester", "-n", "director", "-o"])
+        .arg(format!("configfile={cf}"))
+        .arg("-o")
+        .arg(format!("ldirectord={}", vm_daemon()))
+        .arg("-o")
+        .arg(format!("CRM_meta_timeout={VM_ACTION_TIMEOUT_MS}"))
+        .arg(AGENT)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ocf-tester");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    println!("{text}");
+    assert!(out.status.success(), "ocf-tester failed:\n{text}");
+    assert!(text.contains("passed all tests"), "{text}");
+    // ocf-tester ends with the resource stopped: so must the kernel table.
+    assert!(instance.daemon_pid().is_none(), "ocf-tester left a daemon");
+    assert!(!ipvs_table(None).contains("10.11.0.1:80"));
 }
 
 // ---------------------------------------------------------------------------
@@ -806,8 +959,13 @@ fn crm_resource_validate_good_and_bad_parameters() {
         ("vip", "198.51.100.300"),
         ("nic", "lo"),
     ]);
-    assert_eq!(exit_code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("198.51.100.300"));
+    // crm_resource prints the agent's exit reason on stdout.
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(exit_code(&out), 2, "{text}");
+    assert!(
+        text.contains("ocf-exit-reason:vip '198.51.100.300' is not an IPv4"),
+        "{text}"
+    );
 
     // 6: the config file does not parse.
     let bad = instance.dir.join("bad.cf");
@@ -817,7 +975,10 @@ fn crm_resource_validate_good_and_bad_parameters() {
         ("configfile", &bad.display().to_string()),
         ("ldirectord", DAEMON),
     ]);
-    assert_eq!(exit_code(&out), 6, "{}", stderr(&out));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(exit_code(&out), 6, "{text}");
+    // The parser's own message (file:line) is the exit reason.
+    assert!(text.contains("bad.cf:3:"), "{text}");
 
     // 5: the binary is not on this node.
     let out = crm_validate(&[("configfile", &cf), ("ldirectord", "/nonexistent")]);
@@ -825,30 +986,42 @@ fn crm_resource_validate_good_and_bad_parameters() {
 }
 
 // ---------------------------------------------------------------------------
-// Pacemaker for real, on this host: tests/ocf/cluster-one-node.sh with the
-// stand-in daemon (the VM runs the same script with the real one).
+// Pacemaker for real: a one-node corosync + Pacemaker cluster drives the
+// agent and the real daemon against the real kernel (in the VM).
 
 #[test]
-fn one_node_cluster_with_the_stand_in_daemon() {
-    require_root();
-    for tool in ["corosync", "pacemakerd", "crm", "crm_mon", "cibadmin"] {
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
+fn one_node_cluster_starts_recovers_and_stops_the_director() {
+    require_ipvs();
+    for tool in [
+        "corosync",
+        "pacemakerd",
+        "crm",
+        "crm_mon",
+        "cibadmin",
+        "ipvsadm",
+    ] {
         require(tool);
     }
     let _lock = INSTALL_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let _installed = InstalledAgent::new();
+    let work = std::env::temp_dir().join(format!("ocft-cluster-{}", std::process::id()));
+    fs::create_dir_all(&work).expect("work dir");
     let started = Instant::now();
     let out = Command::new("bash")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/ocf/cluster-one-node.sh"
         ))
-        .env("LDIRECTORD_BIN", STAND_IN)
-        .env("STANDIN_IPVS", "fake")
+        .env("LDIRECTORD_BIN", vm_daemon())
+        .env("W", &work)
         .stdin(Stdio::null())
         .output()
         .expect("run cluster-one-node.sh");
     let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    println!("{log}");
+    let _ = fs::remove_dir_all(&work);
     assert!(out.status.success(), "cluster-one-node.sh failed:\n{log}");
     assert!(log.contains("PASS"), "{log}");
-    eprintln!("cluster-one-node.sh passed in {:?}", started.elapsed());
+    println!("cluster-one-node.sh passed in {:?}", started.elapsed());
 }

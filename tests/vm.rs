@@ -19,13 +19,13 @@ use std::process::Command;
 const VM_TIMEOUT_SECS: u32 = 1200;
 
 #[test]
-fn ipvs_kernel_suite_in_vm() {
-    run_suite_in_vm("ipvs_kernel", &[]);
+fn daemon_suite_in_vm() {
+    run_suite_in_vm("daemon_kernel", &[]);
 }
 
 #[test]
-fn daemon_suite_in_vm() {
-    run_suite_in_vm("daemon_kernel", &[]);
+fn ocf_agent_suite_in_vm() {
+    run_suite_in_vm("ocf_agent", &[]);
 }
 
 /// Builds (if needed) and locates the integration-test binary

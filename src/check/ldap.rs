@@ -24,7 +24,7 @@ use regex::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{CheckError, CheckTarget, Checker};
+use super::{within, CheckError, CheckSpec, CheckTarget, Checker};
 
 // BER identifiers (RFC 4511 section 4.2 onwards), class + constructed bit
 // + tag number.
@@ -80,10 +80,7 @@ pub enum LdapError {
 
 impl From<LdapError> for CheckError {
     fn from(error: LdapError) -> Self {
-        match error {
-            LdapError::DnMismatch { receive, .. } => CheckError::ReceiveMismatch(receive),
-            other => CheckError::Protocol(other.to_string()),
-        }
+        CheckError::Protocol(error.to_string())
     }
 }
 
@@ -162,6 +159,27 @@ impl LdapQuery {
             receive: receive.filter(|regex| !regex.as_str().is_empty()),
             timeout,
         }
+    }
+
+    /// The query a spec describes. The timeout is the shorter of
+    /// checktimeout and negotiatetimeout: ldirectord runs the whole LDAP
+    /// exchange under an alarm of checktimeout and gives Net::LDAP
+    /// negotiatetimeout, so the shorter one is what bounds it there.
+    pub fn from_spec(spec: &CheckSpec) -> Result<Self, CheckError> {
+        let receive = if spec.receive.is_empty() {
+            None
+        } else {
+            Some(Regex::new(&spec.receive).map_err(|err| {
+                CheckError::Other(format!("invalid receive regex /{}/: {err}", spec.receive))
+            })?)
+        };
+        Ok(Self::new(
+            spec.check_timeout.min(spec.negotiate_timeout),
+            spec.login.as_deref().unwrap_or_default(),
+            spec.passwd.as_deref().unwrap_or_default(),
+            &spec.request,
+            receive,
+        ))
     }
 
     /// The base DN searched.
@@ -257,18 +275,11 @@ pub struct LdapChecker {
 }
 
 impl LdapChecker {
-    /// `timeout` bounds the whole check; see [`LdapQuery::new`] for the
-    /// rest.
-    pub fn new(
-        timeout: Duration,
-        login: &str,
-        passwd: &str,
-        request: &str,
-        receive: Option<Regex>,
-    ) -> Self {
-        Self {
-            query: LdapQuery::new(timeout, login, passwd, request, receive),
-        }
+    /// The check a spec describes; fails on an invalid `receive` regex.
+    pub fn new(spec: &CheckSpec) -> Result<Self, CheckError> {
+        Ok(Self {
+            query: LdapQuery::from_spec(spec)?,
+        })
     }
 
     async fn probe(&self, target: &CheckTarget) -> Result<(), CheckError> {
@@ -285,13 +296,7 @@ impl Checker for LdapChecker {
     }
 
     fn check<'a>(&'a self, target: &'a CheckTarget) -> BoxFuture<'a, Result<(), CheckError>> {
-        Box::pin(async move {
-            let timeout = self.query.timeout();
-            match tokio::time::timeout(timeout, self.probe(target)).await {
-                Ok(result) => result,
-                Err(_) => Err(CheckError::Timeout(timeout)),
-            }
-        })
+        Box::pin(within(self.query.timeout(), self.probe(target)))
     }
 }
 
@@ -420,11 +425,11 @@ impl<'a> Reader<'a> {
         if content.is_empty() || content.len() > 5 || content[0] & 0x80 != 0 {
             return Err(LdapError::Malformed(what));
         }
-        Ok(content
+        content
             .iter()
             .fold(0u64, |value, &byte| value << 8 | u64::from(byte))
             .try_into()
-            .map_err(|_| LdapError::Malformed(what))?)
+            .map_err(|_| LdapError::Malformed(what))
     }
 }
 

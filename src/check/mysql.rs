@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `service=mysql`: log in with `login`/`passwd`, select `database`, run
-//! `request` (a SELECT); the real is up when it returns at least one row.
-//! `receive` is unused, as in ldirectord's `check_sql`.
+//! `request` (a SELECT); the real is up when it returns at least one row
+//! (for a statement that is not a SELECT: when it affected at least one,
+//! which is what DBI's `rows` counts). `receive` is unused, as in
+//! ldirectord's `check_sql`; `login` and `request` are required.
 //!
 //! ldirectord uses DBI without any timeout, so a hung database hangs the
 //! whole daemon; here the whole exchange is bounded by the timeout.
@@ -20,7 +22,7 @@ use ring::digest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{CheckError, CheckTarget, Checker};
+use super::{CheckError, CheckSpec, CheckTarget, Checker};
 
 // Capability flags (MySQL's include/mysql_com.h; MariaDB shares them).
 const CLIENT_LONG_PASSWORD: u32 = 1;
@@ -71,8 +73,6 @@ pub enum MysqlError {
     FullAuthenticationRequired,
     #[error("MySQL: query returned 0 rows")]
     NoRows,
-    #[error("MySQL: query returned no result set (not a SELECT?)")]
-    NoResultSet,
     #[error("MySQL check needs login and request")]
     MissingLoginOrRequest,
     #[error("MySQL: malformed packet: {0}")]
@@ -100,9 +100,22 @@ pub struct MysqlChecker {
 }
 
 impl MysqlChecker {
+    /// The check a spec describes: `login`, `passwd`, `database` and
+    /// `request` (the SQL), bounded by negotiatetimeout (ldirectord's
+    /// DBI check had no timeout at all).
+    pub fn new(spec: &CheckSpec) -> Self {
+        Self::with_params(
+            spec.negotiate_timeout,
+            spec.login.as_deref().unwrap_or_default(),
+            spec.passwd.as_deref().unwrap_or_default(),
+            spec.database.as_deref().unwrap_or_default(),
+            &spec.request,
+        )
+    }
+
     /// `request` may carry ldirectord's leading `/`, which `check_sql`
     /// strips; an empty `database` means the account's default.
-    pub fn new(
+    pub fn with_params(
         timeout: Duration,
         login: &str,
         passwd: &str,
@@ -313,7 +326,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
         let packet = self.read_packet().await?;
         let column_count = match packet.first() {
-            Some(&PACKET_OK) => return Err(MysqlError::NoResultSet.into()),
+            // Not a SELECT: DBI's `rows` is then the affected-row count,
+            // and ldirectord's rule is the same "more than zero".
+            Some(&PACKET_OK) => {
+                self.result_drained = true;
+                return match packet.get(1..).and_then(read_lenenc_int) {
+                    Some((affected, _)) if affected > 0 => Ok(()),
+                    Some(_) => Err(MysqlError::NoRows.into()),
+                    None => Err(MysqlError::Malformed("OK packet").into()),
+                };
+            }
             Some(&PACKET_ERR) => return Err(parse_err_packet(&packet).into()),
             Some(&PACKET_LOCAL_INFILE) => {
                 return Err(MysqlError::Malformed("unrequested LOCAL INFILE").into())
@@ -615,7 +637,8 @@ mod tests {
 
     #[test]
     fn strips_leading_slash_from_request() {
-        let checker = MysqlChecker::new(Duration::from_secs(1), "u", "p", "db", "/SELECT 1");
+        let checker =
+            MysqlChecker::with_params(Duration::from_secs(1), "u", "p", "db", "/SELECT 1");
         assert_eq!(checker.query, "SELECT 1");
     }
 }

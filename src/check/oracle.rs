@@ -17,7 +17,12 @@
 //! Operators can keep checking Oracle with `checktype=external` and a script
 //! around `sqlplus` or `tnsping`.
 
-/// The message the configuration layer reports for `service=oracle`.
+/// What is wrong with `service=oracle`, as a configuration error says it.
+pub const MESSAGE: &str = "service=oracle is not supported";
+/// How to check an Oracle real instead.
+pub const HELP: &str =
+    "no suitable pure-Rust Oracle client; use checktype=external with a script (e.g. around sqlplus)";
+/// The whole reason, message and help.
 pub const NOT_SUPPORTED: &str = "service=oracle is not supported: no suitable pure-Rust Oracle client; use checktype=external with a script (e.g. around sqlplus)";
 
 /// The error the configuration layer reports for `service=oracle`.
@@ -35,6 +40,11 @@ pub fn not_supported() -> OracleError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_reason_is_message_and_help() {
+        assert_eq!(NOT_SUPPORTED, format!("{MESSAGE}: {HELP}"));
+    }
 
     #[test]
     fn message_names_the_service_and_the_way_out() {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `service=pgsql`: log in with `login`/`passwd` to `database`, run
-//! `request` (a SELECT); the real is up when it returns at least one row.
-//! `receive` is unused, as in ldirectord's `check_sql`.
+//! `request` (a SELECT); the real is up when it returns at least one row
+//! (for a statement that is not a SELECT: when it affected at least one,
+//! which is what DBI's `rows` counts). `receive` is unused, as in
+//! ldirectord's `check_sql`; `login` and `request` are required.
 //!
 //! The client is `tokio-postgres` (maintained, pure Rust, speaks md5 and
 //! SCRAM-SHA-256), over a TCP stream the check opens itself so that connect,
@@ -18,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use super::{CheckError, CheckTarget, Checker};
+use super::{CheckError, CheckSpec, CheckTarget, Checker};
 
 /// What the server sees as `application_name` (pg_stat_activity, logs).
 pub const APPLICATION_NAME: &str = "ldirectord";
@@ -67,10 +69,23 @@ pub struct PgsqlChecker {
 }
 
 impl PgsqlChecker {
+    /// The check a spec describes: `login`, `passwd`, `database` and
+    /// `request` (the SQL), bounded by negotiatetimeout (ldirectord's
+    /// DBI check had no timeout at all).
+    pub fn new(spec: &CheckSpec) -> Self {
+        Self::with_params(
+            spec.negotiate_timeout,
+            spec.login.as_deref().unwrap_or_default(),
+            spec.passwd.as_deref().unwrap_or_default(),
+            spec.database.as_deref().unwrap_or_default(),
+            &spec.request,
+        )
+    }
+
     /// `request` may carry ldirectord's leading `/`, which `check_sql`
     /// strips; an empty `database` means the server's default (the login's
     /// name).
-    pub fn new(
+    pub fn with_params(
         timeout: Duration,
         login: &str,
         passwd: &str,
@@ -139,8 +154,12 @@ async fn first_row(client: &tokio_postgres::Client, query: &str) -> Result<(), P
     let messages = client.simple_query_raw(query).await?;
     let mut messages = std::pin::pin!(messages);
     while let Some(message) = messages.next().await {
-        if let SimpleQueryMessage::Row(_) = message? {
-            return Ok(());
+        match message? {
+            SimpleQueryMessage::Row(_) => return Ok(()),
+            // Not a SELECT: DBI's `rows` is then the affected-row count,
+            // and ldirectord's rule is the same "more than zero".
+            SimpleQueryMessage::CommandComplete(rows) if rows > 0 => return Ok(()),
+            _ => {}
         }
     }
     Err(PgsqlError::NoRows)
@@ -167,13 +186,13 @@ mod tests {
 
     #[test]
     fn strips_leading_slash_from_request() {
-        let checker = PgsqlChecker::new(Duration::from_secs(1), "u", "p", "", "/SELECT 1");
+        let checker = PgsqlChecker::with_params(Duration::from_secs(1), "u", "p", "", "/SELECT 1");
         assert_eq!(checker.query, "SELECT 1");
     }
 
     #[tokio::test]
     async fn missing_login_is_down_without_connecting() {
-        let checker = PgsqlChecker::new(Duration::from_secs(1), "", "p", "", "SELECT 1");
+        let checker = PgsqlChecker::with_params(Duration::from_secs(1), "", "p", "", "SELECT 1");
         let target = CheckTarget {
             // Nothing listens on port 1; the check must not get that far.
             addr: "127.0.3.1:1".parse().expect("literal address"),

@@ -45,7 +45,7 @@ pub struct ProbeRow {
     pub virtual_service: String,
     /// `IP:PORT` (`[IPv6]:PORT`) of the real.
     pub real: String,
-    /// What was checked (`connect`, `negotiate/http`, ...).
+    /// What was checked (`connect`, `negotiate:http`, ...).
     pub check: String,
     pub up: bool,
     /// Why it is down, or `ok`.
@@ -55,12 +55,20 @@ pub struct ProbeRow {
 
 /// Runs every check of `plan` once, concurrently, each bounded by its own
 /// timeout.
+///
+/// At most [`concurrency_limit`] checks are in flight at once, so a large
+/// configuration does not run out of file descriptors and report healthy
+/// reals as down ("Too many open files").
 pub async fn run_once(plan: &CheckPlan) -> HashMap<SpecId, Outcome> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency_limit()));
     let mut tasks = tokio::task::JoinSet::new();
     for check in &plan.checks {
         let id = check.id;
         let spec: Arc<CheckSpec> = check.spec.clone();
+        let permits = permits.clone();
         tasks.spawn(async move {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = permits.acquire_owned().await.ok();
             let checker = build_checker(&spec);
             let budget = spec.probe_budget() + LAST_RESORT_GRACE;
             let began = Instant::now();
@@ -85,6 +93,41 @@ pub async fn run_once(plan: &CheckPlan) -> HashMap<SpecId, Outcome> {
         }
     }
     outcomes
+}
+
+/// How many checks may be in flight at once: a check holds up to two
+/// descriptors (a socket, or the pipes of an external program), and some
+/// are kept for the runtime itself.
+pub fn concurrency_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    (soft.saturating_sub(64) / 2).clamp(16, 16_384)
+}
+
+/// Raises the soft limit on open files to the hard limit, as servers do:
+/// thousands of concurrent checks need thousands of sockets.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// Probes every real of `config`; rows in configuration order.
@@ -209,6 +252,7 @@ pub fn run_command(
     for warning in &parsed.warnings {
         let _ = writeln!(err, "{warning}");
     }
+    raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `service=radius`: one RADIUS Access-Request (RFC 2865) with `login` and
-//! `passwd`; the real is up on a verified Access-Accept.
+//! `passwd`; the real is up on a verified Access-Accept, and down on an
+//! Access-Reject (as in ldirectord, where `check_pwd` is false then), on an
+//! Access-Challenge, or when no valid reply comes in time.
 //!
 //! ldirectord calls Authen::Radius `check_pwd`; this is the same exchange,
 //! written out because the protocol is tiny and a crate would add more than
@@ -22,7 +24,7 @@ use md5::{Digest, Md5};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
-use super::{CheckError, CheckTarget, Checker};
+use super::{CheckError, CheckSpec, CheckTarget, Checker};
 
 const CODE_ACCESS_REQUEST: u8 = 1;
 const CODE_ACCESS_ACCEPT: u8 = 2;
@@ -93,8 +95,22 @@ pub struct RadiusChecker {
 }
 
 impl RadiusChecker {
+    /// The check a spec describes: User-Name `login`, User-Password
+    /// `passwd`, shared `secret`. The timeout is the shorter of
+    /// checktimeout and negotiatetimeout: ldirectord runs the exchange
+    /// under an alarm of checktimeout and gives Authen::Radius
+    /// negotiatetimeout, so the shorter one bounds it there.
+    pub fn new(spec: &CheckSpec) -> Self {
+        Self::with_params(
+            spec.check_timeout.min(spec.negotiate_timeout),
+            spec.login.clone().unwrap_or_default(),
+            spec.passwd.clone().unwrap_or_default(),
+            spec.secret.clone().unwrap_or_default(),
+        )
+    }
+
     /// `timeout` bounds the whole exchange, retransmissions included.
-    pub fn new(
+    pub fn with_params(
         timeout: Duration,
         login: impl Into<String>,
         passwd: impl Into<String>,

@@ -2,17 +2,20 @@
 //! `service=smtp`: the server is up when it greets with a 2xx banner and
 //! accepts EHLO (or, for old servers, HELO), which is what ldirectord's
 //! `Net::SMTP->new` requires. The session ends with QUIT; no mail is sent.
+//! The whole exchange runs under negotiatetimeout.
 
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::textproto::{self, local_hostname, Deadline, LineConn};
-use super::{CheckError, CheckTarget, Checker};
+use super::textproto::{self, Deadline, LineConn};
+use super::{CheckError, CheckSpec, CheckTarget, Checker};
 
-/// Default port of `service=smtp`.
-pub const DEFAULT_PORT: u16 = 25;
+/// The EHLO argument Net::SMTP sends when none is given, and so the one
+/// ldirectord's check sends. It is FQDN-shaped, so MTAs that refuse bare
+/// host names in EHLO still accept it.
+pub const DEFAULT_HELO_NAME: &str = "localhost.localdomain";
 
 /// Checks an SMTP server (also used for `submission`).
 #[derive(Debug, Clone)]
@@ -23,14 +26,24 @@ pub struct SmtpChecker {
 }
 
 impl SmtpChecker {
-    /// `helo_name` is the argument of EHLO; `None` uses this host's name,
-    /// as Net::SMTP does.
-    pub fn new(timeout: Duration, helo_name: Option<String>) -> Self {
+    /// The check a spec describes: only negotiatetimeout matters.
+    pub fn new(spec: &CheckSpec) -> Self {
+        Self::with_timeout(spec.negotiate_timeout)
+    }
+
+    /// A check bounded by `timeout`, greeting as Net::SMTP does.
+    pub fn with_timeout(timeout: Duration) -> Self {
         Self {
             timeout,
-            helo_name: helo_name.unwrap_or_else(local_hostname),
+            helo_name: DEFAULT_HELO_NAME.to_owned(),
             name: "smtp",
         }
+    }
+
+    /// Replaces the EHLO argument.
+    pub fn helo_name(mut self, name: impl Into<String>) -> Self {
+        self.helo_name = name.into();
+        self
     }
 
     /// The same probe under another service name (`submission`).

@@ -182,16 +182,16 @@ impl fmt::Display for CheckKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CheckKind::Connect => f.write_str("connect"),
-            CheckKind::Negotiate(service) => write!(f, "negotiate/{service}"),
-            CheckKind::Ping { count } => write!(f, "ping x{count}"),
-            CheckKind::External { command } => write!(f, "external {}", command.display()),
+            CheckKind::Negotiate(service) => write!(f, "negotiate:{service}"),
+            CheckKind::Ping { count } => write!(f, "ping({count})"),
+            CheckKind::External { command } => write!(f, "external:{}", command.display()),
             CheckKind::ExternalPerl { script } => {
-                write!(f, "external-perl {}", script.display())
+                write!(f, "external-perl:{}", script.display())
             }
             CheckKind::On => f.write_str("on"),
             CheckKind::Off => f.write_str("off"),
             CheckKind::Combined { connects, service } => {
-                write!(f, "combined({connects})/{service}")
+                write!(f, "combined({connects}):{service}")
             }
         }
     }

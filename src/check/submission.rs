@@ -2,15 +2,10 @@
 //! `service=submission`: the SMTP probe (banner, EHLO, QUIT) on the
 //! message submission port. ldirectord runs the very same check.
 
-use std::time::Duration;
-
 use futures::future::BoxFuture;
 
 use super::smtp::SmtpChecker;
-use super::{CheckError, CheckTarget, Checker};
-
-/// Default port of `service=submission` (RFC 6409).
-pub const DEFAULT_PORT: u16 = 587;
+use super::{CheckError, CheckSpec, CheckTarget, Checker};
 
 /// Checks a mail submission server.
 #[derive(Debug, Clone)]
@@ -18,8 +13,8 @@ pub struct SubmissionChecker(SmtpChecker);
 
 impl SubmissionChecker {
     /// See [`SmtpChecker::new`].
-    pub fn new(timeout: Duration, helo_name: Option<String>) -> Self {
-        Self(SmtpChecker::new(timeout, helo_name).renamed("submission"))
+    pub fn new(spec: &CheckSpec) -> Self {
+        Self(SmtpChecker::new(spec).renamed("submission"))
     }
 }
 

@@ -193,10 +193,6 @@ impl LineConn {
         }
     }
 
-    pub(crate) fn deadline(&self) -> &Deadline {
-        &self.deadline
-    }
-
     /// Reads one line (without its CR LF). `waiting_for` names what was
     /// expected, for the reason when the server hangs up instead.
     pub(crate) async fn read_line(&mut self, waiting_for: &str) -> Result<String, CheckError> {
@@ -279,7 +275,8 @@ impl LineConn {
         self.send_raw(&wire).await
     }
 
-    async fn send_raw(&mut self, wire: &[u8]) -> Result<(), CheckError> {
+    /// Sends bytes as they are (IMAP literals, pre-built commands).
+    pub(crate) async fn send_raw(&mut self, wire: &[u8]) -> Result<(), CheckError> {
         let deadline = self.deadline;
         let stream = self.reader.get_mut();
         deadline

@@ -24,10 +24,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::checks::{self, PlannedCheck};
+use super::checks;
 use super::control::{self, Request};
 use super::status::{DaemonState, StatusReport};
 use super::{email, log, metrics, monitorfile, notify, pidfile};
+use crate::check::from_config::CheckPlan;
+use crate::check::scheduler::{CheckResult, Scheduler};
 use crate::config::{self, Config, Parsed, SystemEnvironment};
 use crate::director::managed::{managed_virtuals, RealKey};
 use crate::director::state::{addr_port, DirectorState, Transition};
@@ -146,9 +148,9 @@ struct Daemon {
     config: Arc<Config>,
     ipvs: IpvsHandle,
     shared: Arc<Mutex<Shared>>,
-    checks_stop: CancellationToken,
-    observations: tokio::sync::mpsc::Receiver<crate::director::state::Observation>,
-    planned: Vec<PlannedCheck>,
+    scheduler: Scheduler,
+    results: tokio::sync::mpsc::UnboundedReceiver<CheckResult>,
+    plan: CheckPlan,
     /// Services owned by an earlier config of this run, deleted by the
     /// next reconcile when the new config drops them.
     retired: BTreeSet<ServiceKey>,
@@ -170,13 +172,13 @@ impl Daemon {
         );
         let ipvs = IpvsHandle::connect().await.map_err(|e| e.to_string())?;
         let kernel = ipvs.services().await.map_err(|e| e.to_string())?;
-        let planned = checks::plan(&config);
-        let labels = labels_of(&planned);
+        let plan = CheckPlan::from_config(&config);
+        let labels = checks::labels(&config);
         let state = DirectorState::adopt(managed_virtuals(&config), &kernel, |v| {
             labels.get(&v.service.key).cloned().unwrap_or_default()
         });
-        let checks_stop = CancellationToken::new();
-        let observations = checks::spawn(planned.clone(), checks_stop.clone());
+        let (mut scheduler, results) = Scheduler::new();
+        scheduler.apply(&plan);
         let (reload_sender, reload_requests) = tokio::sync::mpsc::channel(4);
         let mut daemon = Daemon {
             options,
@@ -188,20 +190,37 @@ impl Daemon {
                 reload_errors: Vec::new(),
                 kernel,
             })),
-            checks_stop,
-            observations,
-            planned,
+            scheduler,
+            results,
+            plan,
             retired: BTreeSet::new(),
             stop: CancellationToken::new(),
             reload_requests,
             reload_sender,
         };
+        daemon.start_sync_daemon().await;
         daemon.first_round().await;
         daemon.reconcile().await;
         daemon.lock().daemon_state = DaemonState::Running;
         info!("first round of checks applied; director is running");
         readiness.ready();
         Ok(daemon)
+    }
+
+    /// `syncdaemon=master|backup`: the kernel's connection sync daemon, so
+    /// a failover keeps established connections. Already running with the
+    /// same settings is fine (the kernel says EEXIST, which is success).
+    async fn start_sync_daemon(&self) {
+        let Some(sync) = self.config.global.sync_daemon() else {
+            return;
+        };
+        match self.ipvs.start_daemon(&sync).await {
+            Ok(()) => info!(
+                "IPVS sync daemon started ({:?} on {})",
+                sync.state, sync.mcast_ifname
+            ),
+            Err(e) => error!("cannot start the IPVS sync daemon: {e}"),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -212,16 +231,20 @@ impl Daemon {
     /// Waits until every real has had a result, or the longest check's
     /// budget has passed: "running" then means the table reflects checks.
     async fn first_round(&mut self) {
-        let mut waiting: BTreeSet<RealKey> = self.planned.iter().map(|p| p.key).collect();
-        let deadline = tokio::time::Instant::now() + checks::first_round_budget(&self.planned);
+        let mut waiting: BTreeSet<RealKey> = checks::planned_keys(&self.config, &self.plan)
+            .into_iter()
+            .collect();
+        let deadline = tokio::time::Instant::now() + checks::first_round_budget(&self.plan);
         while !waiting.is_empty() {
-            let obs = tokio::select! {
+            let result = tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
-                o = self.observations.recv() => o,
+                r = self.results.recv() => r,
             };
-            let Some(obs) = obs else { break };
-            waiting.remove(&obs.key);
-            self.observe(obs);
+            let Some(result) = result else { break };
+            for obs in checks::observations(&self.config, &self.plan, &result) {
+                waiting.remove(&obs.key);
+                self.observe(obs);
+            }
         }
         self.scan_maintenance();
     }
@@ -469,10 +492,12 @@ impl Daemon {
                     let _ = reply.send(outcome);
                 }
                 _ = watcher.changed() => { info!("Configuration file changed; reloading"); self.reload().await; }
-                obs = self.observations.recv() => {
-                    if let Some(obs) = obs {
+                result = self.results.recv() => {
+                    if let Some(result) = result {
                         let before = self.lock().state.desired();
-                        self.observe(obs);
+                        for obs in checks::observations(&self.config, &self.plan, &result) {
+                            self.observe(obs);
+                        }
                         dirty = self.lock().state.desired() != before;
                     }
                 }
@@ -514,8 +539,8 @@ impl Daemon {
             warn!("{warning}");
         }
         let config = parsed.config;
-        let planned = checks::plan(&config);
-        let labels = labels_of(&planned);
+        let plan = CheckPlan::from_config(&config);
+        let labels = checks::labels(&config);
         let kernel = self.ipvs.services().await.unwrap_or_default();
         let retired = {
             let mut shared = self.lock();
@@ -531,12 +556,10 @@ impl Daemon {
             old_keys.difference(&new_keys).copied().collect()
         };
         self.retired = retired;
-        // Restart the checks: cheap, and a changed check must not keep
-        // reporting under its old definition.
-        self.checks_stop.cancel();
-        self.checks_stop = CancellationToken::new();
-        self.observations = checks::spawn(planned.clone(), self.checks_stop.clone());
-        self.planned = planned;
+        // Unchanged checks keep running (and their health); changed ones
+        // restart under their new definition.
+        self.scheduler.apply(&plan);
+        self.plan = plan;
         self.config = Arc::new(config);
         self.reconcile().await;
         info!("configuration reloaded");
@@ -587,11 +610,7 @@ impl Daemon {
     }
 
     fn serve_metrics(&self) {
-        let Some(value) = metrics_directive(&self.config) else {
-            return;
-        };
-        let Some(addr) = metrics::listen_addr(&value) else {
-            warn!("metrics: cannot use listen address {value}");
+        let Some(addr) = self.config.global.metrics_listen() else {
             return;
         };
         let shared = self.shared.clone();
@@ -615,10 +634,9 @@ impl Daemon {
         });
     }
 
-    async fn shutdown(mut self) {
+    async fn shutdown(self) {
         self.lock().daemon_state = DaemonState::Stopping;
         notify::notify("STOPPING=1");
-        self.checks_stop.cancel();
         self.stop.cancel();
         let (virtuals, active_fallbacks) = {
             let shared = self.lock();
@@ -655,16 +673,10 @@ impl Daemon {
                 }
             }
         }
+        // Waits for external check programs to be gone too.
+        self.scheduler.shutdown().await;
         info!("Exiting from ldirectord");
-        // Drain so no check task blocks on a full channel while exiting.
-        self.observations.close();
-        let _ = &mut self.observations;
     }
-}
-
-/// The `metrics=` directive (added to the parser with the extensions).
-fn metrics_directive(_config: &Config) -> Option<String> {
-    None
 }
 
 fn snapshot(shared: &Arc<Mutex<Shared>>, config_name: &str) -> StatusReport {
@@ -672,13 +684,6 @@ fn snapshot(shared: &Arc<Mutex<Shared>>, config_name: &str) -> StatusReport {
     shared
         .state
         .report(shared.daemon_state, config_name, &shared.reload_errors)
-}
-
-fn labels_of(planned: &[PlannedCheck]) -> std::collections::HashMap<ServiceKey, String> {
-    planned
-        .iter()
-        .map(|p| (p.key.service, p.label.clone()))
-        .collect()
 }
 
 /// Runs `fallbackcommand` (or similar) with one argument, detached, as

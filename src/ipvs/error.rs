@@ -12,8 +12,10 @@ use crate::ipvs::model::ServiceKey;
 #[non_exhaustive]
 pub enum IpvsError {
     #[error(
-        "the kernel has no IPVS (generic netlink family IPVS not found; \
-         is ip_vs loaded?)"
+        "this kernel has no IPVS: the generic netlink family IPVS is \
+         unknown, even after `modprobe ip_vs` (a kernel without \
+         CONFIG_IP_VS, or a container that cannot load modules: load \
+         ip_vs on the host)"
     )]
     NoIpvs,
 
@@ -31,6 +33,23 @@ pub enum IpvsError {
 
     #[error("service {0} does not exist")]
     ServiceNotFound(ServiceKey),
+
+    /// A destination operation named a service the kernel does not have.
+    #[error("{operation}: service {service} does not exist")]
+    DestinationServiceMissing {
+        operation: String,
+        service: ServiceKey,
+    },
+
+    #[error("sync daemon: network interface '{0}' does not exist")]
+    SyncInterfaceMissing(String),
+
+    /// A start asked for settings other than those of the daemon that runs.
+    #[error(
+        "a {state} sync daemon already runs with other settings \
+         ({running}); stop it first"
+    )]
+    SyncDaemonRunning { state: String, running: String },
 
     #[error("destination {} does not exist in service {service}", endpoint(.addr, *.port))]
     DestinationNotFound {

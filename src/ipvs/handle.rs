@@ -13,6 +13,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
@@ -29,8 +30,8 @@ use crate::ipvs::destination::DestinationAttribute;
 use crate::ipvs::error::IpvsError;
 use crate::ipvs::message::{IpvsAttribute, IpvsCmd, IpvsMessage, IPVS_GENL_NAME};
 use crate::ipvs::model::{
-    AddressFamily, Destination, DestinationEntry, IpvsInfo, Service, ServiceEntry, ServiceKey,
-    SyncDaemon, SyncState, Timeouts,
+    AddressFamily, Destination, DestinationEntry, ForwardMethod, IpvsInfo, Service, ServiceEntry,
+    ServiceKey, SyncDaemon, SyncState, Timeouts, TunnelType,
 };
 use crate::ipvs::service::ServiceAttribute;
 
@@ -38,14 +39,23 @@ type Message = NetlinkMessage<GenlMessage<IpvsMessage>>;
 
 /// Receive buffer we ask for. Every acknowledgement of a batch is queued
 /// while the kernel still runs the batch (inside our `sendmsg`), so the
-/// buffer bounds how many operations fit in one batch.
+/// buffer bounds how many operations fit in one batch: an acknowledgement
+/// the buffer cannot take is dropped, and its operation would never be
+/// answered.
 const RECEIVE_BUFFER_BYTES: usize = 4 << 20;
 /// What one queued acknowledgement costs in the receive buffer (the skb's
-/// truesize, rounded up generously).
+/// truesize, about 700 bytes on x86_64, rounded up generously).
 const ACK_COST_BYTES: usize = 1024;
-/// Upper bound on operations per `sendmsg`, so one batch stays far below
-/// the socket's send buffer (a destination add is about 150 bytes).
+/// Upper bound on operations per `sendmsg`.
 const MAX_BATCH: usize = 1024;
+/// Send buffer we ask for. The kernel refuses (EMSGSIZE) a datagram larger
+/// than the send buffer, and netlink-proto gives up the whole connection
+/// when a send fails, so batches are also cut to fit it.
+const SEND_BUFFER_BYTES: usize = 1 << 20;
+/// Longest a batch (or any single request) may wait for its answers. The
+/// kernel answers within microseconds; only a lost answer (a receive buffer
+/// overrun) can make us wait, and then forever without this bound.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A write to the kernel's IPVS table. Built by the director's planner and
 /// handed to [`IpvsHandle::apply_all`].
@@ -150,50 +160,11 @@ impl IpvsOp {
     /// operator gets a reason instead.
     fn validate(&self) -> Result<(), IpvsError> {
         match self {
-            IpvsOp::AddService(s) | IpvsOp::EditService(s) => {
-                if s.key.af() == AddressFamily::Inet6 && !(1..=128).contains(&s.netmask) {
-                    return Err(IpvsError::Invalid {
-                        what: format!("service {}", s.key),
-                        reason: format!(
-                            "IPv6 persistence netmask must be a prefix length \
-                             from 1 to 128, not {}",
-                            s.netmask
-                        ),
-                    });
-                }
-                if s.scheduler.is_empty() || s.scheduler.len() >= 16 {
-                    return Err(IpvsError::Invalid {
-                        what: format!("service {}", s.key),
-                        reason: format!(
-                            "scheduler name '{}' must have 1 to 15 characters",
-                            s.scheduler
-                        ),
-                    });
-                }
-            }
+            IpvsOp::AddService(s) | IpvsOp::EditService(s) => validate_service(s),
             IpvsOp::AddDestination { service, dest }
-            | IpvsOp::EditDestination { service, dest } => {
-                // The kernel's rule, even when the upper threshold is 0
-                // (none).
-                if dest.lower_threshold > dest.upper_threshold {
-                    return Err(IpvsError::ThresholdRange {
-                        service: *service,
-                        addr: dest.addr,
-                        port: dest.port,
-                        lower: dest.lower_threshold,
-                        upper: dest.upper_threshold,
-                    });
-                }
-                if i32::try_from(dest.weight).is_err() {
-                    return Err(IpvsError::Invalid {
-                        what: format!("destination {}", dest.addr),
-                        reason: format!("weight {} is above {}", dest.weight, i32::MAX),
-                    });
-                }
-            }
-            IpvsOp::DeleteService(_) | IpvsOp::DeleteDestination { .. } => {}
+            | IpvsOp::EditDestination { service, dest } => validate_destination(service, dest),
+            IpvsOp::DeleteService(_) | IpvsOp::DeleteDestination { .. } => Ok(()),
         }
-        Ok(())
     }
 
     /// Turns the kernel's answer (0 or a positive errno) into the result
@@ -225,7 +196,10 @@ impl IpvsOp {
             (
                 IpvsOp::AddDestination { service, .. } | IpvsOp::EditDestination { service, .. },
                 libc::ESRCH,
-            ) => Err(IpvsError::ServiceNotFound(*service)),
+            ) => Err(IpvsError::DestinationServiceMissing {
+                operation: self.to_string(),
+                service: *service,
+            }),
             (IpvsOp::EditDestination { service, dest }, libc::ENOENT) => {
                 Err(IpvsError::DestinationNotFound {
                     service: *service,
@@ -254,6 +228,105 @@ impl IpvsOp {
     }
 }
 
+fn invalid(what: String, reason: String) -> IpvsError {
+    IpvsError::Invalid { what, reason }
+}
+
+/// Longest scheduler, persistence engine and interface name the kernel
+/// takes (`IP_VS_SCHEDNAME_MAXLEN`, `IP_VS_PENAME_MAXLEN`,
+/// `IP_VS_IFNAME_MAXLEN`, all 16 with the terminating NUL).
+const NAME_MAX: usize = 15;
+
+/// What the kernel would refuse with a bare EINVAL (or silently take as
+/// something else) in a service.
+fn validate_service(s: &Service) -> Result<(), IpvsError> {
+    let what = || format!("service {}", s.key);
+    if let ServiceKey::Fwmark { mark: 0, .. } = s.key {
+        return Err(invalid(what(), "a firewall mark must not be 0".into()));
+    }
+    if s.key.af() == AddressFamily::Inet6 && !(1..=128).contains(&s.netmask) {
+        return Err(invalid(
+            what(),
+            format!(
+                "IPv6 persistence netmask must be a prefix length from 1 to 128, not {}",
+                s.netmask
+            ),
+        ));
+    }
+    if s.scheduler.is_empty() || s.scheduler.len() > NAME_MAX {
+        return Err(invalid(
+            what(),
+            format!(
+                "scheduler name '{}' must have 1 to {NAME_MAX} characters",
+                s.scheduler
+            ),
+        ));
+    }
+    if let Some(pe) = &s.pe_name {
+        if pe.is_empty() || pe.len() > NAME_MAX {
+            return Err(invalid(
+                what(),
+                format!("persistence engine name '{pe}' must have 1 to {NAME_MAX} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the kernel would refuse with a bare EINVAL or ERANGE in a
+/// destination (`ip_vs_genl_set_cmd`, `ip_vs_add_dest`,
+/// `ip_vs_new_dest` in net/netfilter/ipvs/ip_vs_ctl.c).
+fn validate_destination(service: &ServiceKey, dest: &Destination) -> Result<(), IpvsError> {
+    let what = || {
+        let endpoint = match dest.addr {
+            IpAddr::V4(a) => format!("{a}:{}", dest.port),
+            IpAddr::V6(a) => format!("[{a}]:{}", dest.port),
+        };
+        format!("destination {endpoint} in service {service}")
+    };
+    // The kernel's rule, even when the upper threshold is 0 (none).
+    if dest.lower_threshold > dest.upper_threshold {
+        return Err(IpvsError::ThresholdRange {
+            service: *service,
+            addr: dest.addr,
+            port: dest.port,
+            lower: dest.lower_threshold,
+            upper: dest.upper_threshold,
+        });
+    }
+    if i32::try_from(dest.weight).is_err() {
+        return Err(invalid(
+            what(),
+            format!("weight {} is above {}", dest.weight, i32::MAX),
+        ));
+    }
+    let not_unicast = match dest.addr {
+        IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+        IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
+    };
+    if not_unicast {
+        return Err(invalid(
+            what(),
+            "a real server needs a unicast address".into(),
+        ));
+    }
+    if AddressFamily::of(&dest.addr) != service.af() && dest.forward != ForwardMethod::Tunnel {
+        return Err(invalid(
+            what(),
+            "a real server of the other address family than its service \
+             needs tunnel forwarding (ipip)"
+                .into(),
+        ));
+    }
+    if dest.forward == ForwardMethod::Tunnel
+        && dest.tunnel.tun_type == TunnelType::Gue
+        && dest.tunnel.port == 0
+    {
+        return Err(invalid(what(), "a GUE tunnel needs a port".into()));
+    }
+    Ok(())
+}
+
 /// A connection to the kernel's IPVS over generic netlink. Cheap to clone;
 /// clones share the socket. Needs a tokio runtime (the socket is driven by
 /// a spawned task, which ends when the last clone is dropped).
@@ -263,6 +336,8 @@ pub struct IpvsHandle {
     family_id: u16,
     /// Operations per `sendmsg`, sized to the receive buffer we got.
     batch_size: usize,
+    /// Bytes per `sendmsg`, sized to the send buffer we got.
+    batch_bytes: usize,
     /// The kernel runs one dump per socket at a time (a second one gets
     /// EBUSY), so dumps take turns.
     dump_lock: Arc<Mutex<()>>,
@@ -273,6 +348,7 @@ impl fmt::Debug for IpvsHandle {
         f.debug_struct("IpvsHandle")
             .field("family_id", &self.family_id)
             .field("batch_size", &self.batch_size)
+            .field("batch_bytes", &self.batch_bytes)
             .finish()
     }
 }
@@ -291,13 +367,19 @@ impl IpvsHandle {
         let socket = connection.socket_mut().socket_mut();
         // Errors carry only the failed request's header, not its body.
         socket.set_cap_ack(true).map_err(IpvsError::Socket)?;
-        let receive_buffer = grow_receive_buffer(socket.as_raw_fd());
+        let fd = socket.as_raw_fd();
+        let receive_buffer = grow_buffer(fd, Buffer::Receive, RECEIVE_BUFFER_BYTES);
+        let send_buffer = grow_buffer(fd, Buffer::Send, SEND_BUFFER_BYTES);
         let batch_size = (receive_buffer / ACK_COST_BYTES).clamp(1, MAX_BATCH);
+        // The kernel's own bookkeeping takes part of what getsockopt
+        // reports (it doubles the value asked for); half stays clear of it.
+        let batch_bytes = send_buffer / 2;
         tokio::spawn(connection);
         Ok(Self {
             handle,
             family_id,
             batch_size,
+            batch_bytes,
             dump_lock: Arc::new(Mutex::new(())),
         })
     }
@@ -307,10 +389,17 @@ impl IpvsHandle {
         self.family_id
     }
 
-    /// How many operations [`apply_all`](Self::apply_all) sends per
-    /// system call.
+    /// How many operations [`apply_all`](Self::apply_all) sends at most
+    /// per system call (fewer when they would not fit
+    /// [`batch_bytes`](Self::batch_bytes)).
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// How many bytes [`apply_all`](Self::apply_all) sends at most per
+    /// system call.
+    pub fn batch_bytes(&self) -> usize {
+        self.batch_bytes
     }
 
     /// Builds a netlink message of this family (for tools and tests that
@@ -522,27 +611,54 @@ impl IpvsHandle {
         simple_result(errno, operation)
     }
 
-    /// Starts a sync daemon; success if one in that role already runs.
+    /// Starts a sync daemon; success if one in that role already runs on
+    /// the same interface with the same sync id.
     pub async fn start_daemon(&self, daemon: &SyncDaemon) -> Result<(), IpvsError> {
         let operation = format!(
-            "start sync daemon ({:?}) on {}",
-            daemon.state, daemon.mcast_ifname
+            "start {} sync daemon on {}",
+            state_name(daemon.state),
+            daemon.mcast_ifname
         );
+        if daemon.mcast_ifname.is_empty() || daemon.mcast_ifname.len() > NAME_MAX {
+            return Err(invalid(
+                operation,
+                format!(
+                    "interface name '{}' must have 1 to {NAME_MAX} characters",
+                    daemon.mcast_ifname
+                ),
+            ));
+        }
         let errno = self
             .execute(IpvsMessage::new(
                 IpvsCmd::NewDaemon,
                 vec![IpvsAttribute::Daemon(DaemonAttribute::from_daemon(daemon))],
             ))
             .await?;
-        if errno == libc::EEXIST {
-            return Ok(());
+        match errno {
+            libc::EEXIST => {
+                let running = self.daemons().await?;
+                match running.iter().find(|d| d.state == daemon.state) {
+                    Some(d)
+                        if d.mcast_ifname == daemon.mcast_ifname && d.sync_id == daemon.sync_id =>
+                    {
+                        Ok(())
+                    }
+                    Some(d) => Err(IpvsError::SyncDaemonRunning {
+                        state: state_name(d.state).to_string(),
+                        running: format!("interface {}, sync id {}", d.mcast_ifname, d.sync_id),
+                    }),
+                    // Gone in between: the caller may try again.
+                    None => simple_result(errno, &operation),
+                }
+            }
+            libc::ENODEV => Err(IpvsError::SyncInterfaceMissing(daemon.mcast_ifname.clone())),
+            _ => simple_result(errno, &operation),
         }
-        simple_result(errno, &operation)
     }
 
     /// Stops the sync daemon in `state`; success if it is not running.
     pub async fn stop_daemon(&self, state: SyncState) -> Result<(), IpvsError> {
-        let operation = format!("stop sync daemon ({state:?})");
+        let operation = format!("stop {} sync daemon", state_name(state));
         let errno = self
             .execute(IpvsMessage::new(
                 IpvsCmd::DelDaemon,
@@ -591,32 +707,56 @@ impl IpvsHandle {
     /// (the kernel runs every message of a batch).
     pub async fn apply_all(&self, ops: &[IpvsOp]) -> Vec<Result<(), IpvsError>> {
         let mut results: Vec<Result<(), IpvsError>> = ops.iter().map(IpvsOp::validate).collect();
-        let to_send: Vec<usize> = (0..ops.len()).filter(|i| results[*i].is_ok()).collect();
-        for chunk in to_send.chunks(self.batch_size) {
-            let messages: Vec<Message> = chunk
-                .iter()
-                .map(|i| self.message(ops[*i].to_message(), NLM_F_REQUEST | NLM_F_ACK))
-                .collect();
-            match self.send_batch(messages).await {
-                Ok(errnos) => {
-                    for (i, errno) in chunk.iter().zip(errnos) {
-                        results[*i] = ops[*i].interpret(errno);
-                    }
+        let mut batch: Vec<(usize, Message)> = Vec::new();
+        let mut batch_bytes = 0;
+        for (index, op) in ops.iter().enumerate() {
+            if results[index].is_err() {
+                continue;
+            }
+            let message = self.message(op.to_message(), NLM_F_REQUEST | NLM_F_ACK);
+            let len = message.buffer_len();
+            if !batch.is_empty()
+                && (batch.len() == self.batch_size || batch_bytes + len > self.batch_bytes)
+            {
+                self.run_batch(ops, std::mem::take(&mut batch), &mut results)
+                    .await;
+                batch_bytes = 0;
+            }
+            batch_bytes += len;
+            batch.push((index, message));
+        }
+        if !batch.is_empty() {
+            self.run_batch(ops, batch, &mut results).await;
+        }
+        results
+    }
+
+    /// Sends one batch and records each operation's result.
+    async fn run_batch(
+        &self,
+        ops: &[IpvsOp],
+        batch: Vec<(usize, Message)>,
+        results: &mut [Result<(), IpvsError>],
+    ) {
+        let (indexes, messages): (Vec<usize>, Vec<Message>) = batch.into_iter().unzip();
+        match self.send_batch(messages).await {
+            Ok(errnos) => {
+                for (i, errno) in indexes.iter().zip(errnos) {
+                    results[*i] = ops[*i].interpret(errno);
                 }
-                Err(failure) => {
-                    for i in chunk {
-                        results[*i] = Err(match &failure {
-                            IpvsError::ConnectionClosed => IpvsError::ConnectionClosed,
-                            other => IpvsError::UnexpectedReply {
-                                operation: ops[*i].to_string(),
-                                reply: other.to_string(),
-                            },
-                        });
-                    }
+            }
+            Err(failure) => {
+                for i in indexes {
+                    results[i] = Err(match &failure {
+                        IpvsError::ConnectionClosed => IpvsError::ConnectionClosed,
+                        other => IpvsError::UnexpectedReply {
+                            operation: ops[i].to_string(),
+                            reply: other.to_string(),
+                        },
+                    });
                 }
             }
         }
-        results
     }
 
     /// Like [`apply_all`](Self::apply_all), failing with the first error.
@@ -634,31 +774,48 @@ impl IpvsHandle {
             .handle
             .request_batch(messages, SocketAddr::new(0, 0))
             .map_err(|_| IpvsError::ConnectionClosed)?;
-        // netlink-proto numbers a batch's messages consecutively; sorting
-        // the answers by sequence number puts them in request order.
         let mut answers = Vec::with_capacity(count);
-        while let Some(message) = responses.next().await {
-            let sequence = message.header.sequence_number;
-            match message.payload {
-                NetlinkPayload::Error(e) => answers.push((sequence, e.raw_code().abs())),
-                other => {
-                    return Err(IpvsError::UnexpectedReply {
-                        operation: "batch".to_string(),
-                        reply: format!("{other:?}"),
-                    })
+        let collect = async {
+            while let Some(message) = responses.next().await {
+                let sequence = message.header.sequence_number;
+                match message.payload {
+                    NetlinkPayload::Error(e) => answers.push((sequence, e.raw_code().abs())),
+                    other => {
+                        return Err(IpvsError::UnexpectedReply {
+                            operation: "batch".to_string(),
+                            reply: format!("{other:?}"),
+                        })
+                    }
                 }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(ANSWER_TIMEOUT, collect).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(IpvsError::UnexpectedReply {
+                    operation: "batch".to_string(),
+                    reply: format!(
+                        "{} answers to {count} requests after {}s (receive buffer overrun?)",
+                        answers.len(),
+                        ANSWER_TIMEOUT.as_secs()
+                    ),
+                })
             }
         }
         if answers.len() != count {
             return Err(IpvsError::UnexpectedReply {
                 operation: "batch".to_string(),
-                reply: format!(
-                    "{} answers to {count} requests (receive buffer overrun?)",
-                    answers.len()
-                ),
+                reply: format!("{} answers to {count} requests", answers.len()),
             });
         }
-        answers.sort_by_key(|(sequence, _)| *sequence);
+        // netlink-proto numbers a batch's messages consecutively; sorting
+        // the answers by sequence number puts them in request order. The
+        // offset from one answer's number keeps that true across the
+        // wrap-around of the 32-bit counter.
+        let anchor = answers[0].0;
+        answers
+            .sort_by_key(|(sequence, _)| sequence.wrapping_sub(anchor).wrapping_add(count as u32));
         Ok(answers.into_iter().map(|(_, errno)| errno).collect())
     }
 
@@ -749,6 +906,13 @@ impl Refusal {
     }
 }
 
+fn state_name(state: SyncState) -> &'static str {
+    match state {
+        SyncState::Master => "master",
+        SyncState::Backup => "backup",
+    }
+}
+
 fn simple_result(errno: i32, operation: &str) -> Result<(), IpvsError> {
     match errno {
         0 => Ok(()),
@@ -770,10 +934,20 @@ fn service_nest<'a>(
     })
 }
 
-/// Asks for a large receive buffer (forcing past `rmem_max` works for
-/// root) and returns what the socket got.
-fn grow_receive_buffer(fd: std::os::fd::RawFd) -> usize {
-    let size = RECEIVE_BUFFER_BYTES as libc::c_int;
+#[derive(Clone, Copy)]
+enum Buffer {
+    Receive,
+    Send,
+}
+
+/// Asks for a socket buffer of `size` bytes (forcing past `rmem_max` /
+/// `wmem_max` works for root) and returns what the socket got.
+fn grow_buffer(fd: std::os::fd::RawFd, buffer: Buffer, size: usize) -> usize {
+    let (force, plain, default) = match buffer {
+        Buffer::Receive => (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, 212_992 * 2),
+        Buffer::Send => (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, 212_992 * 2),
+    };
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
     let set = |option| {
         // SAFETY: `fd` is an open socket owned by the connection, and the
         // option value is a live c_int of the size we pass.
@@ -787,9 +961,9 @@ fn grow_receive_buffer(fd: std::os::fd::RawFd) -> usize {
             )
         }
     };
-    if set(libc::SO_RCVBUFFORCE) != 0 {
-        // Not root: take what rmem_max allows.
-        set(libc::SO_RCVBUF);
+    if set(force) != 0 {
+        // Not root: take what the sysctl maximum allows.
+        set(plain);
     }
     let mut got: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -798,16 +972,15 @@ fn grow_receive_buffer(fd: std::os::fd::RawFd) -> usize {
         libc::getsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
+            plain,
             (&mut got as *mut libc::c_int).cast(),
             &mut len,
         )
     };
-    if rc == 0 && got > 0 {
-        got as usize
-    } else {
-        // The kernel default (rmem_default, doubled for overhead).
-        212_992 * 2
+    match usize::try_from(got) {
+        Ok(got) if rc == 0 && got > 0 => got,
+        // The kernel default (rmem_default / wmem_default, doubled).
+        _ => default,
     }
 }
 

@@ -15,17 +15,15 @@
 //! Command::Vip(command) => std::process::exit(ldirector::net::cli::run(command).await),
 //! ```
 //!
-//! Exit codes follow the LSB init-script conventions, so the OCF agent and
-//! shell scripts can act on them:
+//! Exit codes (the same for every subcommand, so the OCF agent and shell
+//! scripts can act on them):
 //!
 //! | code | meaning |
 //! |------|---------|
-//! | 0 | success (`status`: the address is present) |
-//! | 1 | generic failure (address in use elsewhere, prefix mismatch, kernel error) |
-//! | 2 | invalid argument (address, prefix, label) |
-//! | 3 | `status`: the address is not present (or the interface does not exist) |
-//! | 4 | insufficient privilege (`add`, `del`, `announce`, `realserver`); `status`: unknown |
-//! | 6 | not configured: the interface does not exist |
+//! | 0 | success; `status`: the address is present |
+//! | 1 | failure: missing interface, permission denied, address in use elsewhere, prefix mismatch, kernel error (the message says which) |
+//! | 2 | bad usage: invalid address, prefix or label (clap's own usage errors exit 2 too) |
+//! | 3 | `status` only: the address is not present (also when the interface does not exist) |
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -38,18 +36,14 @@ use super::garp::{self, AnnounceOptions, ArpOperation};
 use super::realserver::{self, RealServerOptions, RealServerReport};
 use super::vip::{self, AddOptions, Change, VipAddr, VipHandle};
 
-/// Exit code: success.
+/// Exit code: success (`status`: present).
 pub const EXIT_OK: i32 = 0;
-/// Exit code: generic failure.
+/// Exit code: the operation failed.
 pub const EXIT_FAILURE: i32 = 1;
-/// Exit code: invalid argument.
-pub const EXIT_INVALID_ARGUMENT: i32 = 2;
+/// Exit code: bad usage (invalid address, prefix or label).
+pub const EXIT_USAGE: i32 = 2;
 /// Exit code of `status`: the address is not present.
 pub const EXIT_NOT_PRESENT: i32 = 3;
-/// Exit code: insufficient privilege (and, for `status`, "unknown").
-pub const EXIT_PERMISSION: i32 = 4;
-/// Exit code: the interface does not exist.
-pub const EXIT_NOT_CONFIGURED: i32 = 6;
 
 /// `ldirectord vip ...`
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -207,8 +201,8 @@ fn parse_host_addr(input: &str) -> Result<IpAddr, NetError> {
     }
 }
 
-/// Runs a `vip` subcommand, reporting to stdout/stderr; returns the exit code.
-/// Must run inside a tokio runtime.
+/// Runs a `vip` subcommand, reporting to stdout/stderr; returns the exit
+/// code. Must run inside a tokio runtime (see [`run_blocking`] otherwise).
 pub async fn run(command: VipCommand) -> i32 {
     let name = match &command {
         VipCommand::Add(_) => "add",
@@ -222,7 +216,24 @@ pub async fn run(command: VipCommand) -> i32 {
         Ok(code) => code,
         Err(error) => {
             eprintln!("ldirectord vip {name}: {error}");
+            if matches!(error, NetError::AddressInUse { .. }) {
+                eprintln!("(remove it there first, or use --force to add it anyway)");
+            }
             exit_code(&error, is_status)
+        }
+    }
+}
+
+/// [`run`] on a runtime of its own, for a caller that has none.
+pub fn run_blocking(command: VipCommand) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(run(command)),
+        Err(error) => {
+            eprintln!("ldirectord vip: cannot start the async runtime: {error}");
+            EXIT_FAILURE
         }
     }
 }
@@ -231,10 +242,7 @@ pub async fn run(command: VipCommand) -> i32 {
 pub fn exit_code(error: &NetError, is_status: bool) -> i32 {
     match error {
         NetError::InterfaceNotFound { .. } if is_status => EXIT_NOT_PRESENT,
-        _ if is_status => EXIT_PERMISSION,
-        _ if error.is_permission_denied() => EXIT_PERMISSION,
-        NetError::InterfaceNotFound { .. } => EXIT_NOT_CONFIGURED,
-        NetError::InvalidAddress { .. } | NetError::InvalidLabel { .. } => EXIT_INVALID_ARGUMENT,
+        NetError::InvalidAddress { .. } | NetError::InvalidLabel { .. } => EXIT_USAGE,
         _ => EXIT_FAILURE,
     }
 }
@@ -468,18 +476,24 @@ mod tests {
         let missing = NetError::InterfaceNotFound {
             iface: "eth9".into(),
         };
-        assert_eq!(exit_code(&missing, false), EXIT_NOT_CONFIGURED);
+        assert_eq!(exit_code(&missing, false), EXIT_FAILURE);
         assert_eq!(exit_code(&missing, true), EXIT_NOT_PRESENT);
         let denied = NetError::PermissionDenied {
             operation: "add".into(),
             capability: "CAP_NET_ADMIN",
         };
-        assert_eq!(exit_code(&denied, false), EXIT_PERMISSION);
+        assert_eq!(exit_code(&denied, false), EXIT_FAILURE);
+        assert_eq!(exit_code(&denied, true), EXIT_FAILURE);
         let in_use = NetError::AddressInUse {
             addr: "203.0.113.10".parse().unwrap(),
             iface: "eth0".into(),
             other_iface: "eth1".into(),
         };
         assert_eq!(exit_code(&in_use, false), EXIT_FAILURE);
+        let label = NetError::InvalidLabel {
+            label: "a b".into(),
+            reason: "spaces".into(),
+        };
+        assert_eq!(exit_code(&label, false), EXIT_USAGE);
     }
 }

@@ -28,8 +28,7 @@ pub enum NetError {
     /// namespace. Adding it a second time would answer ARP/ND for it from
     /// two places, which is almost always a configuration mistake.
     #[error(
-        "{addr} is already in use on interface {other_iface}; refusing to add it \
-         to {iface} too (use --force to add it anyway)"
+        "{addr} is already in use on interface {other_iface}; refusing to add it to {iface} too"
     )]
     AddressInUse {
         addr: IpAddr,

@@ -5,28 +5,40 @@
 //!
 //! # Defaults, and where they come from
 //!
-//! resource-agents' IPaddr2 announces a VIP with `arp_count=5` packets
-//! `arp_interval=200` ms apart, and hands them to `send_arp` (its default
-//! `arp_sender`). Today's `send_arp` (tools/send_arp.linux.c, iputils
-//! arping in unsolicited `-U` mode) sends ARP *requests* whose sender and
-//! target protocol addresses are both the VIP, broadcast on the wire. For
-//! IPv6, IPaddr2 runs `send_ua` with the same count and interval: neighbour
-//! advertisements to ff02::1 with hop limit 255, from the VIP, override
-//! flag set. We use the same: [`DEFAULT_COUNT`] = 5, [`DEFAULT_INTERVAL`] =
-//! 200 ms, ARP request by default ([`ArpOperation::Reply`], arping `-A`,
-//! is available for networks whose gear only learns from replies; the old
-//! libnet send_arp sent one of each for that reason).
+//! resource-agents' IPaddr2 (heartbeat/IPaddr2) declares
+//! `OCF_RESKEY_arp_count_default=5` and `OCF_RESKEY_arp_interval_default=200`
+//! (milliseconds), and by default hands them to `send_arp` as
+//! `send_arp -i 200 -r 5 -p PIDFILE NIC IP auto not_used not_used`, in the
+//! background (`arp_bg=true`). For IPv6 it runs `send_ua -i 200 -c 5 IP
+//! PREFIX NIC` with the same two parameters. We use the same numbers:
+//! [`DEFAULT_COUNT`] = 5 announcements, [`DEFAULT_INTERVAL`] = 200 ms apart,
+//! the first one at once.
 //!
-//! In the ARP request the target hardware address is all zeroes: RFC 5227
-//! section 2.3 says an ARP Announcement's target hardware address is
-//! ignored and should be zero, and the Linux kernel's own gratuitous ARP
-//! (`arp_send` on `arp_notify`) does the same. A gratuitous *reply* carries
-//! our own MAC as target hardware address, because Linux only treats a
-//! reply as gratuitous when sender and target hardware addresses match
-//! (`arp_is_garp`), and only a gratuitous packet overrides an entry within
-//! its lock time.
+//! What the frames look like, per those tools:
 //!
-//! # How receivers take it (Linux, verified by tests/net_netns.rs)
+//! * `send_arp` (tools/send_arp.linux.c, iputils arping in unsolicited
+//!   `-U` mode) sends ARP *requests* whose sender and target protocol
+//!   addresses are both the VIP, to the Ethernet broadcast address. (It
+//!   accepts `-i` only for compatibility and paces its packets one second
+//!   apart; `send_ua` and the older libnet `send_arp` do honour the 200 ms.)
+//!   [`ArpOperation::Reply`] (arping `-A`, IPaddr2's `send_arp_opts=-A`
+//!   advice) is available for networks whose gear only learns from replies.
+//! * `send_ua` (heartbeat/IPv6addr_utils.c) sends a neighbour advertisement
+//!   from the VIP to ff02::1 with hop limit 255, the override flag and a
+//!   target link-layer address option: exactly what [`unsolicited_na`]
+//!   builds.
+//!
+//! One deliberate difference: in the ARP request, arping copies the
+//! broadcast address into the *target hardware address* field; we put zeroes
+//! there, as RFC 5227 section 2.3 asks of an ARP Announcement and as the
+//! Linux kernel's own gratuitous ARP (`arp_notify`) does. Receivers ignore
+//! the field in a request, so both update neighbour caches alike. A
+//! gratuitous *reply* carries our own MAC as target hardware address,
+//! because Linux only treats a reply as gratuitous when sender and target
+//! hardware addresses match (`arp_is_garp`), and only a gratuitous packet
+//! overrides an entry within its lock time.
+//!
+//! # How receivers take it (Linux, checked by tests/net_announce.rs)
 //!
 //! * IPv4: a gratuitous ARP updates an *existing* neighbour entry to our
 //!   MAC (state STALE) with the default `arp_accept=0`; creating an entry
@@ -206,7 +218,8 @@ pub fn announcement_frame(mac: [u8; 6], vip: IpAddr, arp_operation: ArpOperation
 
 /// Announces `vip` on `iface`, after checking that `iface` carries it:
 /// announcing an address we do not hold would steal it from its owner.
-/// Returns the number of frames sent.
+/// Sends the whole burst before returning; returns the number of frames
+/// sent.
 pub async fn announce(
     handle: &VipHandle,
     iface: &str,
@@ -233,61 +246,108 @@ pub async fn announce_on(
     vip: IpAddr,
     options: &AnnounceOptions,
 ) -> Result<u32, NetError> {
-    let not_announceable = |reason: &str| NetError::NotAnnounceable {
-        iface: link.name.clone(),
-        reason: reason.to_string(),
-    };
-    if link.is_loopback {
-        return Err(not_announceable("it is a loopback interface"));
-    }
-    if link.no_arp {
-        return Err(not_announceable("it has ARP turned off (NOARP)"));
-    }
-    let Some(mac) = link.mac else {
-        return Err(not_announceable("it is not an Ethernet interface"));
-    };
-    if !link.is_up {
-        return Err(NetError::InterfaceDown {
-            iface: link.name.clone(),
-        });
-    }
     if options.count == 0 {
+        Announcer::check_link(link)?;
         return Ok(0);
     }
-    let frame = announcement_frame(mac, vip, options.arp_operation);
-    let socket = PacketSocket::open().map_err(|source| {
-        NetError::from_os(
-            format!("open a packet socket to announce {vip} on {}", link.name),
-            CAP_NET_RAW,
-            source,
-        )
-    })?;
-    for sent in 0..options.count {
-        if sent > 0 {
-            tokio::time::sleep(options.interval).await;
+    let announcer = Announcer::new(link, vip, options.arp_operation)?;
+    announcer.send(1, options.count)?;
+    announcer.send_rest(options).await?;
+    Ok(options.count)
+}
+
+/// An open packet socket and the frame it announces `vip` with, so the
+/// first announcement can be sent (and its errors reported) before the rest
+/// of the burst is left to run in the background.
+#[derive(Debug)]
+pub struct Announcer {
+    socket: PacketSocket,
+    frame: Vec<u8>,
+    ifindex: u32,
+    iface: String,
+    vip: IpAddr,
+}
+
+impl Announcer {
+    /// Checks that `link` can carry an announcement, builds the frame and
+    /// opens the socket (which needs CAP_NET_RAW).
+    pub fn new(link: &Link, vip: IpAddr, arp_operation: ArpOperation) -> Result<Self, NetError> {
+        let mac = Announcer::check_link(link)?;
+        let socket = PacketSocket::open().map_err(|source| {
+            NetError::from_os(
+                format!("open a packet socket to announce {vip} on {}", link.name),
+                CAP_NET_RAW,
+                source,
+            )
+        })?;
+        Ok(Announcer {
+            socket,
+            frame: announcement_frame(mac, vip, arp_operation),
+            ifindex: link.index,
+            iface: link.name.clone(),
+            vip,
+        })
+    }
+
+    /// The link's MAC if announcements make sense on it.
+    fn check_link(link: &Link) -> Result<[u8; 6], NetError> {
+        let not_announceable = |reason: &str| NetError::NotAnnounceable {
+            iface: link.name.clone(),
+            reason: reason.to_string(),
+        };
+        if link.is_loopback {
+            return Err(not_announceable("it is a loopback interface"));
         }
-        socket
-            .send(link.index, &frame)
+        if link.no_arp {
+            return Err(not_announceable("it has ARP turned off (NOARP)"));
+        }
+        let Some(mac) = link.mac else {
+            return Err(not_announceable("it is not an Ethernet interface"));
+        };
+        if !link.is_up {
+            return Err(NetError::InterfaceDown {
+                iface: link.name.clone(),
+            });
+        }
+        Ok(mac)
+    }
+
+    /// Sends announcement number `number` of `count` (for messages).
+    pub fn send(&self, number: u32, count: u32) -> Result<(), NetError> {
+        self.socket
+            .send(self.ifindex, &self.frame)
             .map_err(|source| match source.raw_os_error() {
                 Some(libc::ENETDOWN) => NetError::InterfaceDown {
-                    iface: link.name.clone(),
+                    iface: self.iface.clone(),
+                },
+                // The interface was deleted since we looked it up.
+                Some(libc::ENXIO) | Some(libc::ENODEV) => NetError::InterfaceNotFound {
+                    iface: self.iface.clone(),
                 },
                 _ => NetError::from_os(
                     format!(
-                        "send announcement {} of {} for {vip} on {}",
-                        sent + 1,
-                        options.count,
-                        link.name
+                        "send announcement {number} of {count} for {} on {}",
+                        self.vip, self.iface
                     ),
                     CAP_NET_RAW,
                     source,
                 ),
-            })?;
+            })
     }
-    Ok(options.count)
+
+    /// Sends announcements 2 to `options.count`, `options.interval` apart,
+    /// starting one interval from now.
+    pub async fn send_rest(&self, options: &AnnounceOptions) -> Result<(), NetError> {
+        for number in 2..=options.count {
+            tokio::time::sleep(options.interval).await;
+            self.send(number, options.count)?;
+        }
+        Ok(())
+    }
 }
 
 /// A send-only AF_PACKET socket.
+#[derive(Debug)]
 struct PacketSocket {
     fd: OwnedFd,
 }
@@ -425,7 +485,7 @@ mod tests {
         //   option 0201+0200+0000+0b01                     = 0x0f02
         //   total 0x211f1 -> fold 0x11f3 -> complement 0xee0c
         assert_eq!(frame, expected);
-        assert_eq!(one_complement_sum_is_valid(&frame, vip), true);
+        assert!(one_complement_sum_is_valid(&frame, vip));
     }
 
     /// An independent check of the ICMPv6 checksum: summing the pseudo-header

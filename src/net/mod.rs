@@ -6,10 +6,10 @@
 //!   (idempotent; IPv6 VIPs without DAD).
 //! * [`garp`]: gratuitous ARP / unsolicited NA frames (pnet) and their
 //!   sending on an AF_PACKET socket, with IPaddr2's defaults.
+//! * [`owner`]: a VIP the daemon owns in standalone mode
+//!   ([`VipOwner::acquire`] at start, [`VipOwner::release`] at stop).
 //! * [`realserver`] and [`sysctl`]: the VIP on `lo` with `arp_ignore=1`
 //!   and `arp_announce=2`, undone exactly on removal.
-//! * [`spec`]: a VIP the daemon owns in standalone mode ([`own`] at start,
-//!   [`release`] at stop).
 //! * [`cli`]: the `ldirectord vip ...` subcommands.
 //!
 //! Everything acts on the network namespace of the calling thread.
@@ -17,13 +17,13 @@
 pub mod cli;
 pub mod error;
 pub mod garp;
+pub mod owner;
 pub mod realserver;
-pub mod spec;
 pub mod sysctl;
 pub mod vip;
 
 pub use error::NetError;
 pub use garp::{announce, AnnounceOptions, ArpOperation};
+pub use owner::{VipClaim, VipOwner, VipSet};
 pub use realserver::{realserver_off, realserver_on, RealServerOptions};
-pub use spec::{own, release, VipSpec};
 pub use vip::{AddOptions, Change, VipAddr, VipHandle};

@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::error::NetError;
 
@@ -38,28 +38,28 @@ pub fn path(device: &str, knob: ArpSysctl) -> PathBuf {
 }
 
 /// Reads an integer sysctl.
-pub fn read(path: &PathBuf) -> Result<i64, NetError> {
-    let text = fs::read_to_string(path).map_err(|source| sysctl_error(path, source))?;
+pub fn read(path: &Path) -> Result<i64, NetError> {
+    let text = fs::read_to_string(path).map_err(|source| sysctl_error("read", path, source))?;
     text.trim().parse().map_err(|_| NetError::SysctlValue {
-        path: path.clone(),
+        path: path.to_path_buf(),
         value: text.trim().to_string(),
     })
 }
 
 /// Writes an integer sysctl.
-pub fn write(path: &PathBuf, value: i64) -> Result<(), NetError> {
-    fs::write(path, format!("{value}\n")).map_err(|source| sysctl_error(path, source))
+pub fn write(path: &Path, value: i64) -> Result<(), NetError> {
+    fs::write(path, format!("{value}\n")).map_err(|source| sysctl_error("write", path, source))
 }
 
-fn sysctl_error(path: &PathBuf, source: std::io::Error) -> NetError {
+fn sysctl_error(verb: &str, path: &Path, source: std::io::Error) -> NetError {
     if source.kind() == ErrorKind::PermissionDenied {
         NetError::PermissionDenied {
-            operation: format!("write {}", path.display()),
+            operation: format!("{verb} {}", path.display()),
             capability: "root (or CAP_NET_ADMIN in the network namespace)",
         }
     } else {
         NetError::Sysctl {
-            path: path.clone(),
+            path: path.to_path_buf(),
             source,
         }
     }

@@ -107,7 +107,7 @@ timeout -k 10 "$timeout_s" \
     < /dev/null > "$outdir/console.log" 2>&1
 vm_status=$?
 set -e
-elapsed=$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo "?")
+elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 console_tail() {
     echo "--- last lines of $outdir/console.log ---" >&2

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 
-use super::{chown_to, Daemon, TempDir};
+use super::{chown_to, free_port_both, v6, Daemon, TempDir};
 
 pub const BINARY: &str = "/usr/sbin/exim4";
 pub const USER: &str = "Debian-exim";
@@ -26,11 +26,29 @@ pub enum Verdict {
 
 pub struct Exim {
     pub daemon: Daemon,
+    /// One listener per requested port on the IPv4 address...
     pub addrs: Vec<SocketAddr>,
+    /// ...and the same ports on ::1.
+    pub addrs6: Vec<SocketAddr>,
 }
 
-/// Starts exim on `ip` with one listener per port.
-pub fn start(ip: IpAddr, ports: &[u16], on_connect: Verdict, on_helo: Verdict) -> Exim {
+impl Exim {
+    /// exim's stdout plus its main and panic logs.
+    pub fn output(&self) -> String {
+        let mut text = self.daemon.output();
+        for log in ["mainlog", "paniclog", "rejectlog"] {
+            let path = self.daemon.dir.join("log").join(log);
+            if let Ok(content) = std::fs::read_to_string(&path) {
+                text.push_str(&format!("--- {log}\n{content}"));
+            }
+        }
+        text
+    }
+}
+
+/// Starts exim with `listeners` free ports, each on `ip` and on ::1.
+pub fn start(ip: IpAddr, listeners: usize, on_connect: Verdict, on_helo: Verdict) -> Exim {
+    let ports: Vec<u16> = (0..listeners).map(|_| free_port_both(ip)).collect();
     let dir = TempDir::new("exim");
     let spool = dir.join("spool");
     let log = dir.join("log");
@@ -41,7 +59,10 @@ pub fn start(ip: IpAddr, ports: &[u16], on_connect: Verdict, on_helo: Verdict) -
 
     // Exim writes IPv6 addresses with colons, so lists use ';' as separator
     // and '.' between address and port.
-    let listeners: Vec<String> = ports.iter().map(|port| format!("{ip}.{port}")).collect();
+    let listeners: Vec<String> = ports
+        .iter()
+        .flat_map(|port| [format!("{ip}.{port}"), format!("::1.{port}")])
+        .collect();
     let acl = |verdict: Verdict, message: &str| match verdict {
         Verdict::Accept => "  accept\n".to_owned(),
         Verdict::Deny => format!("  deny message = {message}\n"),
@@ -71,8 +92,16 @@ pub fn start(ip: IpAddr, ports: &[u16], on_connect: Verdict, on_helo: Verdict) -
         .iter()
         .map(|port| SocketAddr::new(ip, *port))
         .collect();
-    for addr in &addrs {
+    let addrs6: Vec<SocketAddr> = ports
+        .iter()
+        .map(|port| SocketAddr::new(v6(), *port))
+        .collect();
+    for addr in addrs.iter().chain(&addrs6) {
         daemon.wait_tcp(*addr);
     }
-    Exim { daemon, addrs }
+    Exim {
+        daemon,
+        addrs,
+        addrs6,
+    }
 }
