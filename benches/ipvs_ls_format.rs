@@ -27,7 +27,11 @@ const ROUNDS: usize = 30;
 fn table() -> Vec<ServiceEntry> {
     let mut services: Vec<ServiceEntry> = (0..SERVICES)
         .map(|s| {
-            let protocol = if s % 3 == 1 { Protocol::Udp } else { Protocol::Tcp };
+            let protocol = if s % 3 == 1 {
+                Protocol::Udp
+            } else {
+                Protocol::Tcp
+            };
             let key = ServiceKey::Addr {
                 protocol,
                 addr: [10, 3, (s / 250) as u8, (s % 250 + 1) as u8].into(),

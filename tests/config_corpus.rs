@@ -204,3 +204,153 @@ fn corpus_verdicts_match_ldirectord() {
         failures.join("\n")
     );
 }
+
+/// The live oracle: the real ldirectord must still give every recorded
+/// verdict (run by CI, as root, with the Debian package installed by
+/// tests/setup/install.sh). Fails, never skips, when that is not possible.
+#[test]
+fn recorded_verdicts_match_live_ldirectord() {
+    let script = corpus_dir().join("regen-verdicts.sh");
+    let output = std::process::Command::new(&script)
+        .arg("--check")
+        .output()
+        .expect("run tests/config/regen-verdicts.sh");
+    assert!(
+        output.status.success(),
+        "tests/config/regen-verdicts.sh --check failed (it needs root and the ldirectord package; tests/setup/install.sh installs it):\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every example in conf/ passes `ldirectord --check` (with the system's
+/// name resolution: the examples use addresses only).
+#[test]
+fn every_example_config_passes_check() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&conf)
+        .expect("conf/ exists")
+        .map(|e| e.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cf"))
+        .collect();
+    files.sort();
+    assert!(
+        files.iter().any(|f| f.ends_with("http-dr.cf")),
+        "conf/http-dr.cf (used by README) is missing"
+    );
+    let mut failures = Vec::new();
+    for f in &files {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ldirectord"))
+            .arg("--check")
+            .arg(f)
+            .output()
+            .expect("run ldirectord --check");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() != Some(0) || !stdout.contains(": OK: ") {
+            failures.push(format!(
+                "{}: exit {:?}\n{stdout}{stderr}",
+                f.display(),
+                output.status.code()
+            ));
+        }
+        // The README's and the examples' promise: no error lines at all.
+        if stderr.contains(": error: ") {
+            failures.push(format!(
+                "{}: error lines on success:\n{stderr}",
+                f.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Invalid input never panics the parser: mutations of every corpus file
+/// (the tokens the grammar cares about, inserted, deleted and flipped at
+/// random) and plain random bytes. A small xorshift generator keeps the
+/// test dependency-free and reproducible; the seed is in the failure.
+#[test]
+fn mutated_and_random_input_never_panics() {
+    const TOKENS: &[&[u8]] = &[
+        b"\n",
+        b"\t",
+        b"    ",
+        b"#",
+        b"\"",
+        b"=",
+        b":",
+        b"::",
+        b"->",
+        b"[",
+        b"]",
+        b",",
+        b" ",
+        b"0",
+        b"65536",
+        b"99999999999999999999999",
+        b"virtual=",
+        b"virtual6=",
+        b"real=",
+        b"real6=",
+        b"\treal=",
+        b"gate",
+        b"l:",
+        b"u:",
+        b"\r",
+        b"\xff",
+        b"\xc3\xa9",
+        b"localhost",
+        b"[::1]",
+        b"1.2.3.4",
+        b"fallback=",
+        b"checktype=",
+        b"protocol=fwm",
+    ];
+    let env = environment();
+    let seeds: Vec<Vec<u8>> = corpus_files()
+        .iter()
+        .map(|f| std::fs::read(f).expect("read corpus file"))
+        .collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..6000u32 {
+        let mut input = if round % 10 == 9 {
+            let len = (next() % 512) as usize;
+            (0..len).map(|_| next() as u8).collect()
+        } else {
+            seeds[(next() % seeds.len() as u64) as usize].clone()
+        };
+        for _ in 0..1 + next() % 8 {
+            let at = if input.is_empty() {
+                0
+            } else {
+                (next() % input.len() as u64) as usize
+            };
+            match next() % 3 {
+                0 => {
+                    let token = TOKENS[(next() % TOKENS.len() as u64) as usize];
+                    input.splice(at..at, token.iter().copied());
+                }
+                1 if !input.is_empty() => {
+                    let end = (at + 1 + (next() % 16) as usize).min(input.len());
+                    input.drain(at..end);
+                }
+                _ if !input.is_empty() => input[at] = next() as u8,
+                _ => {}
+            }
+        }
+        let text = String::from_utf8_lossy(&input).into_owned();
+        let result = std::panic::catch_unwind(|| {
+            let _ = config::parse_str("fuzz.cf", &text, &env);
+        });
+        assert!(
+            result.is_ok(),
+            "parser panicked in round {round} on input {text:?}"
+        );
+    }
+}

@@ -863,3 +863,176 @@ impl Real {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_str, OfflineEnvironment};
+
+    fn parse(text: &str) -> Config {
+        match parse_str("t.cf", text, &OfflineEnvironment) {
+            Ok(p) => p.config,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn global_defaults_are_ldirectords_code_defaults() {
+        let c = parse("virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n");
+        let g = &c.global;
+        // The code says quiescent=no, whatever the manual page says.
+        assert!(!g.quiescent());
+        assert!(!g.readdquiescent());
+        assert!(g.cleanstop());
+        assert!(!g.autoreload());
+        assert!(!g.fork());
+        assert_eq!(
+            (g.checkinterval(), g.checkcount(), g.failurecount()),
+            (10, 1, 1)
+        );
+        assert_eq!(
+            g.logfile(),
+            LogTarget::File("/var/log/ldirectord.log".into())
+        );
+        assert_eq!(g.emailalertstatus(), EmailAlertStatus::ALL);
+        assert_eq!(g.metrics_listen(), None);
+        assert_eq!(g.sync_daemon(), None);
+        let v = &c.virtuals[0];
+        assert_eq!(v.checktype(), CheckType::Negotiate);
+        assert_eq!(v.scheduler(), "wrr");
+        assert_eq!(v.request(), "/");
+        assert_eq!(v.receive(), "");
+        assert_eq!(v.checkcommand(), "/bin/true");
+        assert_eq!(v.httpmethod(), HttpMethod::Get);
+        assert_eq!(v.effective_checktimeout(g), 5);
+        assert_eq!(v.effective_negotiatetimeout(g), 30);
+        assert!(!v.effective_quiescent(g));
+        assert_eq!(v.effective_vip(g), None);
+        let r = &v.reals[0];
+        assert_eq!((r.weight, r.forward), (1, ForwardMethod::Route));
+    }
+
+    #[test]
+    fn protocol_and_service_follow_the_port_as_written() {
+        let c = parse(concat!(
+            "virtual=10.0.0.1:53\n\treal=10.0.0.2:53 gate\n",
+            "virtual=10.0.0.1:domain\n\treal=10.0.0.2:53 gate\n\tprotocol=tcp\n",
+            "virtual=10.0.0.1:www\n\treal=10.0.0.2:80 gate\n",
+            "virtual=10.0.0.3:080\n\treal=10.0.0.2:80 gate\n",
+            "virtual=10.0.0.1:8080\n\treal=10.0.0.2:80 gate\n",
+            "virtual=7\n\treal=10.0.0.2 gate\n",
+        ));
+        let got: Vec<(VirtualProtocol, Service, u16)> = c
+            .virtuals
+            .iter()
+            .map(|v| (v.protocol, v.service, v.port()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (VirtualProtocol::Udp, Service::Dns, 53),
+                (VirtualProtocol::Tcp, Service::Dns, 53),
+                (VirtualProtocol::Tcp, Service::Http, 80),
+                // ldirectord compares the port text with `eq`: 080 is no
+                // service.
+                (VirtualProtocol::Tcp, Service::None, 80),
+                (VirtualProtocol::Tcp, Service::None, 8080),
+                (VirtualProtocol::Fwm, Service::None, 0),
+            ]
+        );
+        assert_eq!(c.virtuals[5].id(), "fwm:7");
+        assert_eq!(c.virtuals[0].id(), "udp:10.0.0.1:53");
+    }
+
+    #[test]
+    fn timeouts_resolve_in_ldirectords_order() {
+        let c = parse(concat!(
+            "negotiatetimeout=20\n",
+            "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n",
+            "virtual=10.0.0.1:81\n\treal=10.0.0.2:80 gate\n\tnegotiatetimeout=7\n",
+            "virtual=10.0.0.1:82\n\treal=10.0.0.2:80 gate\n\tchecktimeout=3\n\tnegotiatetimeout=9\n",
+        ));
+        let g = &c.global;
+        let t: Vec<(u64, u64)> = c
+            .virtuals
+            .iter()
+            .map(|v| (v.effective_checktimeout(g), v.effective_negotiatetimeout(g)))
+            .collect();
+        // global negotiatetimeout stands in for the missing checktimeout;
+        // a virtual's own value beats every global one.
+        assert_eq!(t, vec![(20, 20), (7, 7), (3, 9)]);
+    }
+
+    #[test]
+    fn service_defaults_fill_in_logins() {
+        let c = parse(concat!(
+            "virtual=10.0.0.1:21\n\treal=10.0.0.2:21 gate\n\tservice=ftp\n",
+            "virtual=10.0.0.1:5060\n\treal=10.0.0.2:5060 gate\n\tlogin=\"probe\"\n\tservice=sip\n",
+        ));
+        let login = |i: usize| c.virtuals[i].login.as_ref().map(|l| l.value.clone());
+        let passwd = c.virtuals[0].passwd.as_ref().map(|l| l.value.clone());
+        assert_eq!(login(0).as_deref(), Some("anonymous"));
+        assert_eq!(passwd.as_deref(), Some("ldirectord@localhost"));
+        assert_eq!(login(1).as_deref(), Some("probe"));
+    }
+
+    #[test]
+    fn extensions_resolve_with_their_defaults() {
+        let c = parse(concat!(
+            "metrics=yes\nvipinterface=eth0\nvipannouncecount=3\n",
+            "syncdaemon=backup\nsyncinterface=eth1\nsyncid=9\n",
+            "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n",
+            "virtual=10.0.0.1:443\n\treal=10.0.0.2:443 gate\n\tvipinterface=eth2\n\tvipannounceinterval=50\n\tprotocol=sctp\n",
+            "virtual=9\n\treal=10.0.0.2 gate\n",
+        ));
+        let g = &c.global;
+        assert_eq!(g.metrics_listen(), Some(defaults::METRICS_LISTEN));
+        let sync = g.sync_daemon().expect("sync daemon configured");
+        assert_eq!(
+            (sync.state, sync.mcast_ifname.as_str(), sync.sync_id),
+            (SyncState::Backup, "eth1", 9)
+        );
+        let vip = |i: usize| c.virtuals[i].effective_vip(g);
+        assert_eq!(
+            vip(0),
+            Some(EffectiveVip {
+                interface: "eth0".into(),
+                announce_count: 3,
+                announce_interval_ms: defaults::VIP_ANNOUNCE_INTERVAL_MS,
+            })
+        );
+        assert_eq!(
+            vip(1),
+            Some(EffectiveVip {
+                interface: "eth2".into(),
+                announce_count: 3,
+                announce_interval_ms: 50,
+            })
+        );
+        // A fwmark has no address to own.
+        assert_eq!(vip(2), None);
+        assert_eq!(c.virtuals[1].protocol.transport(), Some(Protocol::Sctp));
+    }
+
+    #[test]
+    fn extension_values_are_validated_with_spans() {
+        let err = parse_str(
+            "t.cf",
+            concat!(
+                "metrics=127.0.0.1\nsyncdaemon=master\nsyncid=256\n",
+                "virtual=10.0.0.1:80\n\treal=10.0.0.2:80 gate\n\tvipinterface=eth0/1\n\tvipannouncecount=-1\n",
+            ),
+            &OfflineEnvironment,
+        )
+        .expect_err("invalid extensions");
+        let places: Vec<String> = err
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}:{}", d.span.line, d.span.col))
+            .collect();
+        // metrics without a port, syncdaemon without syncinterface, syncid
+        // out of range, a '/' in an interface name, a negative count.
+        assert_eq!(places, vec!["1:9", "2:1", "3:8", "6:15", "7:19"]);
+    }
+}

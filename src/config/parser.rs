@@ -16,6 +16,7 @@ use super::error::Diagnostic;
 use super::lexer::{self, BlockLine, RawLine};
 use super::model::*;
 use super::value::{self, Piece, VirtualSpec};
+use crate::check::oracle;
 use crate::ipvs::model::{AddressFamily, ForwardMethod};
 
 /// Global directive names, for "unknown directive" hints.
@@ -1506,11 +1507,7 @@ impl Parser<'_> {
                 let word = value::first_word(value);
                 let Some(service) = word.and_then(|w| Service::from_name(w.text)) else {
                     let s = self.span_at(at, 0);
-                    let names: Vec<&str> = Service::ALL
-                        .iter()
-                        .filter(|s| **s != Service::Oracle)
-                        .map(|s| s.as_str())
-                        .collect();
+                    let names: Vec<&str> = Service::ALL.iter().map(|s| s.as_str()).collect();
                     self.error(
                         s,
                         format!("invalid service {:?}", value.trim_end()),
@@ -1518,16 +1515,6 @@ impl Parser<'_> {
                     );
                     return;
                 };
-                if service == Service::Oracle {
-                    let s = self.span_at(at, 0);
-                    self.error(
-                        s,
-                        "service=oracle is not supported",
-                        "ldirector has no Oracle client; use checktype=external with a script around sqlplus, or checktype=connect",
-                    );
-                    b.virt.service_directive = Some(Spanned::new(service, span));
-                    return;
-                }
                 let host = self.env.hostname();
                 // ldirectord fills these in when the service line is read
                 // and no login/passwd was given before it.
@@ -1706,18 +1693,29 @@ impl Parser<'_> {
         }
         if let Some(s) = &b.virt.service_directive {
             b.virt.service = s.value;
-        } else if b.virt.service == Service::Oracle
+        }
+        // Extension (a documented difference): an Oracle negotiate check
+        // cannot run in ldirector, so a virtual that would need one, by
+        // service=oracle or by port 1521, is refused instead of keeping
+        // every real down. The checktype may come after service=, so this
+        // is decided when the block is complete.
+        if b.virt.service == Service::Oracle
             && matches!(
                 b.virt.checktype(),
                 CheckType::Negotiate | CheckType::Combined(_)
             )
         {
-            let s = b.virt.span.clone();
-            self.error(
-                s,
-                "port 1521 implies service=oracle, which is not supported",
-                "ldirector has no Oracle client; set checktype=connect, or checktype=external with a script around sqlplus",
-            );
+            let (s, message) = match &b.virt.service_directive {
+                Some(d) => (d.span.clone(), oracle::MESSAGE.to_string()),
+                None => (
+                    b.virt.span.clone(),
+                    format!(
+                        "port 1521 implies a negotiate check of service oracle: {}",
+                        oracle::MESSAGE
+                    ),
+                ),
+            };
+            self.error(s, message, oracle::HELP);
             virtual_ok = false;
         }
         for pending in std::mem::take(&mut b.reals) {

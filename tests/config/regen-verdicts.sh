@@ -55,7 +55,7 @@ judge_files() {
         set +e
         # PERLIO=perlio is what ldirectord would re-exec itself with; setting
         # it saves that second start.
-        out="$(cd "$work" && PERLIO=perlio timeout 60 "$ldirectord" -d "$f" status 2>&1)"
+        out="$(cd "$work" && PERLIO=perlio timeout -s KILL 120 "$ldirectord" -d "$f" status 2>&1)"
         rc=$?
         set -e
         # The first "Error [pid] reading file F at line N: msg" line.

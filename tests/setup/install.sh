@@ -53,6 +53,11 @@ packages=(
     make
     systemd
     vagrant
+    # the oracle for the config corpus: tests/config/regen-verdicts.sh runs the
+    # real ldirectord 4.12 (which refuses to start without ipvsadm); unshare
+    # comes from util-linux
+    ldirectord
+    util-linux
 )
 
 missing=()
