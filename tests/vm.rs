@@ -24,6 +24,11 @@ fn daemon_suite_in_vm() {
 }
 
 #[test]
+fn daemon_features_suite_in_vm() {
+    run_suite_in_vm("daemon_features", &[]);
+}
+
+#[test]
 fn ocf_agent_suite_in_vm() {
     // Only the guest tests proven in the VM so far; ocf-tester, the VIP,
     // config-gone and one-node-cluster tests have not passed there yet.

@@ -33,6 +33,8 @@ pub struct ActionRequest {
     pub config_name: String,
     pub action: Action,
     pub debug: bool,
+    /// `--foreground`: no detaching, for systemd's Type=notify.
+    pub foreground: bool,
     pub verify_kernel: bool,
 }
 
@@ -143,7 +145,7 @@ fn stop_and_wait(pid: i32, pid_path: &Path) -> i32 {
 }
 
 fn start(request: &ActionRequest, config_path: PathBuf, parsed: Parsed, pid_path: PathBuf) -> i32 {
-    let foreground = request.debug || parsed.config.global.supervised();
+    let foreground = request.debug || request.foreground || parsed.config.global.supervised();
     let options = RunOptions {
         config_path,
         config_name: config::config_name(&request.config_name).to_owned(),
