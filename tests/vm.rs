@@ -25,7 +25,11 @@ fn daemon_suite_in_vm() {
 
 #[test]
 fn daemon_features_suite_in_vm() {
-    run_suite_in_vm("daemon_features", &[]);
+    let filters: Vec<String> = std::env::var("LDIR_VM_FILTER")
+        .map(|f| f.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+    run_suite_in_vm("daemon_features", &filters);
 }
 
 #[test]

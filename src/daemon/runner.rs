@@ -1044,9 +1044,10 @@ impl std::os::fd::AsRawFd for InotifyFd {
     }
 }
 
-/// `status --verify-kernel`: every configured virtual service must be in
-/// the kernel's table. 0 when it is, 1 with the reason on stderr if not.
-pub fn verify_kernel(config: &Config) -> i32 {
+/// `status --verify-kernel`: every virtual service the director manages
+/// (`keys`) must be in the kernel's table. 0 when it is, 1 with the reason
+/// on stderr if not.
+pub fn verify_kernel(keys: &[ServiceKey]) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1072,12 +1073,9 @@ pub fn verify_kernel(config: &Config) -> i32 {
                 return 1;
             }
         };
-        for v in managed_virtuals(config) {
-            if !kernel.iter().any(|e| e.service.key == v.service.key) {
-                eprintln!(
-                    "virtual service {} is missing from the kernel's IPVS table",
-                    v.service.key
-                );
+        for key in keys {
+            if !kernel.iter().any(|e| e.service.key == *key) {
+                eprintln!("virtual service {key} is missing from the kernel's IPVS table");
                 return 1;
             }
         }
