@@ -25,7 +25,7 @@ fn daemon_suite_in_vm() {
 
 #[test]
 fn daemon_features_suite_in_vm() {
-    let filters: Vec<String> = std::env::var("LDIR_VM_FILTER")
+    let filters: Vec<String> = std::env::var("LDIRECTOR_VM_FILTER")
         .map(|f| f.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
     let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
