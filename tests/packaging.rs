@@ -140,7 +140,7 @@ fn systemd_units_verify() {
             "{name}:\n{report}"
         );
         // The verifier must be able to fail on these files.
-        fs::write(&path, unit.replace("Type=forking", "Type=bogus")).expect("write");
+        fs::write(&path, unit.replace("Type=notify", "Type=bogus")).expect("write");
         let out = verify_unit(&path);
         assert!(
             text(&out).contains("bogus"),

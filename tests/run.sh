@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 
 bash tests/setup/install.sh
 
-cargo test --all-targets --release
+cargo test --all-targets --release --no-fail-fast

@@ -24,6 +24,15 @@ fn daemon_suite_in_vm() {
 }
 
 #[test]
+fn daemon_features_suite_in_vm() {
+    let filters: Vec<String> = std::env::var("LDIRECTOR_VM_FILTER")
+        .map(|f| f.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+    run_suite_in_vm("daemon_features", &filters);
+}
+
+#[test]
 fn ocf_agent_suite_in_vm() {
     // Only the guest tests proven in the VM so far; ocf-tester, the VIP,
     // config-gone and one-node-cluster tests have not passed there yet.

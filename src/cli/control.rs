@@ -9,7 +9,7 @@
 //! the daemon could not start), so an init system or the OCF agent never
 //! sees "started" for a director that is not directing.
 
-use std::io::Read;
+use std::io::BufRead;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
@@ -22,6 +22,7 @@ use super::Action;
 use crate::config::{self, ConfigError, Parsed, SystemEnvironment};
 use crate::daemon::pidfile::{self, PidState};
 use crate::daemon::runner::{self, Readiness, RunOptions};
+use crate::director::managed::managed_virtuals;
 
 /// Where pid files live (ldirectord's `$RUNPID`).
 pub const RUN_DIR: &str = "/var/run";
@@ -33,6 +34,8 @@ pub struct ActionRequest {
     pub config_name: String,
     pub action: Action,
     pub debug: bool,
+    /// `--foreground`: no detaching, for systemd's Type=notify.
+    pub foreground: bool,
     pub verify_kernel: bool,
 }
 
@@ -78,8 +81,27 @@ pub fn run(request: ActionRequest) -> i32 {
         (Action::Reload | Action::ForceReload, _) => 1,
         (Action::Status, PidState::Running(pid)) => {
             eprintln!("ldirectord for {display} is running with pid: {pid}");
+            // The daemon's own view (the config it runs, which a refused
+            // reload may have left older than the file), if it answers.
+            let socket =
+                crate::daemon::control::socket_path(Path::new(runner::SOCKET_DIR), &config_path);
+            let report = crate::daemon::control::status(&socket).ok();
+            if let Some(report) = &report {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64())
+                    .unwrap_or(0.0);
+                print!("{}", report.render(now));
+            }
             if request.verify_kernel {
-                return runner::verify_kernel(&parsed.config);
+                let keys: Vec<crate::ipvs::ServiceKey> = match &report {
+                    Some(report) => report.virtuals.iter().map(|v| v.key).collect(),
+                    None => managed_virtuals(&parsed.config)
+                        .iter()
+                        .map(|v| v.service.key)
+                        .collect(),
+                };
+                return runner::verify_kernel(&keys);
             }
             0
         }
@@ -143,7 +165,7 @@ fn stop_and_wait(pid: i32, pid_path: &Path) -> i32 {
 }
 
 fn start(request: &ActionRequest, config_path: PathBuf, parsed: Parsed, pid_path: PathBuf) -> i32 {
-    let foreground = request.debug || parsed.config.global.supervised();
+    let foreground = request.debug || request.foreground || parsed.config.global.supervised();
     let options = RunOptions {
         config_path,
         config_name: config::config_name(&request.config_name).to_owned(),
@@ -161,7 +183,10 @@ fn start(request: &ActionRequest, config_path: PathBuf, parsed: Parsed, pid_path
 /// invoking process: it exits 0 once the daemon reports ready, or 1 with
 /// the daemon's reason.
 fn daemonize_and_run(options: RunOptions, parsed: Parsed) -> i32 {
-    let (read_end, write_end) = match nix::unistd::pipe() {
+    // Close-on-exec: programs the daemon spawns before it is ready (an
+    // `execute=` instance, which daemonizes itself; external checks) must
+    // not inherit the write end, or this side would wait for their exit.
+    let (read_end, write_end) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
         Ok(pair) => pair,
         Err(error) => {
             eprintln!("ldirectord: cannot create a pipe: {error}");
@@ -197,9 +222,10 @@ fn daemonize_and_run(options: RunOptions, parsed: Parsed) -> i32 {
 }
 
 fn wait_for_readiness(read_end: OwnedFd) -> i32 {
-    let mut pipe = std::fs::File::from(read_end);
+    // One line is the whole message: "ready", or the reason it failed.
+    let mut pipe = std::io::BufReader::new(std::fs::File::from(read_end));
     let mut message = String::new();
-    let _ = pipe.read_to_string(&mut message);
+    let _ = pipe.read_line(&mut message);
     match message.lines().next() {
         Some("ready") => 0,
         Some(reason) if !reason.is_empty() => {

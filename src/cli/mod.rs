@@ -66,6 +66,12 @@ pub struct Cli {
     #[arg(short = 'd', long = "debug")]
     pub debug: bool,
 
+    /// With `start`: stay in the foreground, log where the config says, and
+    /// tell systemd when the table is programmed (Type=notify); the pid file
+    /// is written as in daemon mode
+    #[arg(long)]
+    pub foreground: bool,
+
     /// Print help
     #[arg(short = 'h', long = "help", short_alias = '?')]
     pub help: bool,
@@ -194,13 +200,16 @@ pub fn interpret(cli: Cli) -> Invocation {
     let Some(action) = Action::parse(&word) else {
         return Invocation::Usage;
     };
-    if cli.verify_kernel && action != Action::Status {
+    if (cli.verify_kernel && action != Action::Status)
+        || (cli.foreground && action != Action::Start)
+    {
         return Invocation::Usage;
     }
     Invocation::Action(control::ActionRequest {
         config_name: config,
         action,
         debug: cli.debug,
+        foreground: cli.foreground,
         verify_kernel: cli.verify_kernel,
     })
 }
@@ -327,6 +336,16 @@ mod tests {
         assert!(request.debug);
         let request = action(&["--debug", "--", "web.cf", "stop"]);
         assert_eq!(request.action, Action::Stop);
+    }
+
+    #[test]
+    fn foreground_is_for_start_only() {
+        let request = action(&["--foreground", "web.cf", "start"]);
+        assert!(request.foreground && !request.debug);
+        assert!(matches!(
+            parse_args(["ldirectord", "--foreground", "web.cf", "stop"]),
+            Invocation::Usage
+        ));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod control;
 pub mod email;
+pub mod instances;
 pub mod log;
 pub mod metrics;
 pub mod monitorfile;
@@ -11,3 +12,4 @@ pub mod notify;
 pub mod pidfile;
 pub mod runner;
 pub mod status;
+pub mod vips;

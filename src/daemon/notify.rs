@@ -27,6 +27,34 @@ pub fn notify(state: &str) {
     }
 }
 
+/// `RELOADING=1` with the `MONOTONIC_USEC=` that systemd 253+ requires
+/// beside it; `READY=1` ends the reload.
+pub fn reloading() {
+    notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
+}
+
+fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
+}
+
+/// How often to send `WATCHDOG=1`: half of `WatchdogSec=` when systemd
+/// set `WATCHDOG_USEC` for this process, None otherwise.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    if let Some(pid) = std::env::var_os("WATCHDOG_PID") {
+        if pid.to_str()?.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    (usec > 0).then(|| std::time::Duration::from_micros(usec / 2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,10 +67,17 @@ mod tests {
         // The variable is process-wide; no other test reads it.
         std::env::set_var("NOTIFY_SOCKET", &path);
         notify("READY=1");
+        reloading();
         std::env::remove_var("NOTIFY_SOCKET");
         let mut buf = [0u8; 64];
         let n = rx.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
+        let n = rx.recv(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let usec = text
+            .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+            .and_then(|v| v.parse::<u64>().ok());
+        assert!(usec.is_some_and(|u| u > 0), "{text}");
         let _ = std::fs::remove_file(&path);
     }
 }

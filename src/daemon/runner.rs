@@ -13,8 +13,9 @@
 //!
 //! Only [`Daemon::reconcile`] writes to the kernel.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,9 @@ use tracing::{debug, error, info, warn};
 
 use super::checks;
 use super::control::{self, Request};
+use super::instances::Instances;
 use super::status::{DaemonState, StatusReport};
-use super::{email, log, metrics, monitorfile, notify, pidfile};
+use super::{email, log, metrics, monitorfile, notify, pidfile, vips};
 use crate::check::from_config::CheckPlan;
 use crate::check::scheduler::{CheckResult, Scheduler};
 use crate::config::{self, Config, Parsed, SystemEnvironment};
@@ -36,6 +38,7 @@ use crate::director::state::{addr_port, DirectorState, Transition};
 use crate::director::{plan, Op};
 use crate::ipvs::{IpvsHandle, IpvsOp};
 use crate::ipvs::{ServiceEntry, ServiceKey};
+use crate::net::VipSet;
 
 /// How often the kernel table is compared with the desired one even when
 /// no health changed, so a hand-made change is corrected.
@@ -157,6 +160,12 @@ struct Daemon {
     stop: CancellationToken,
     reload_requests: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<String>>,
     reload_sender: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<String>>,
+    /// VIPs carried in standalone mode (`vipinterface=`).
+    vips: VipSet,
+    /// Instances started for `execute=` lines.
+    instances: Instances,
+    /// Reals down with `emailalertfreq` set: when their alert last went out.
+    inaccessible: BTreeMap<(ServiceKey, IpAddr, u16), tokio::time::Instant>,
 }
 
 impl Daemon {
@@ -197,10 +206,34 @@ impl Daemon {
             stop: CancellationToken::new(),
             reload_requests,
             reload_sender,
+            vips: VipSet::new(),
+            instances: Instances::default(),
+            inaccessible: BTreeMap::new(),
         };
         daemon.start_sync_daemon().await;
         daemon.first_round().await;
+        // The VIPs come up just before the table is programmed (checks are
+        // known by then), and a VIP that cannot be owned fails the start
+        // before anything in the kernel changed.
+        let failures = daemon.vips.reconcile(&vips::claims(&daemon.config)).await;
+        if !failures.is_empty() {
+            daemon.vips.release_all().await;
+            let reasons: Vec<String> = failures
+                .iter()
+                .map(|(claim, e)| format!("cannot own VIP {} on {}: {e}", claim.vip, claim.iface))
+                .collect();
+            return Err(reasons.join("; "));
+        }
+        for owner in daemon.vips.owners() {
+            info!(
+                "VIP {} on {} owned and announced",
+                owner.vip(),
+                owner.iface()
+            );
+        }
         daemon.reconcile().await;
+        let executes = execute_configs(&daemon.config);
+        daemon.instances = Instances::start(&executes).await;
         daemon.lock().daemon_state = DaemonState::Running;
         info!("first round of checks applied; director is running");
         readiness.ready();
@@ -476,11 +509,14 @@ impl Daemon {
         };
         self.serve_control();
         self.serve_metrics();
-        let mut watcher =
-            ConfigWatcher::new(&self.options.config_path, self.config.global.autoreload());
+        let mut watcher = self.config_watcher();
+        let mut config_digest = file_digest(&self.options.config_path);
         let mut drift = tokio::time::interval(DRIFT_CHECK_INTERVAL);
         drift.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut maintenance = tokio::time::interval(Duration::from_secs(1));
+        // Under systemd's WatchdogSec the loop itself proves it is alive:
+        // a wedged loop stops the pings and systemd restarts the director.
+        let mut watchdog = notify::watchdog_interval().map(tokio::time::interval);
         loop {
             let mut dirty = false;
             tokio::select! {
@@ -491,7 +527,16 @@ impl Daemon {
                     let outcome = self.reload().await;
                     let _ = reply.send(outcome);
                 }
-                _ = watcher.changed() => { info!("Configuration file changed; reloading"); self.reload().await; }
+                _ = watcher.changed() => {
+                    // inotify also fires for a touch or a rewrite with the
+                    // same bytes; ldirectord compares a digest too.
+                    let digest = file_digest(&self.options.config_path);
+                    if digest != config_digest {
+                        config_digest = digest;
+                        self.config_file_changed().await;
+                        watcher = self.config_watcher();
+                    }
+                }
                 result = self.results.recv() => {
                     if let Some(result) = result {
                         let before = self.lock().state.desired();
@@ -505,8 +550,12 @@ impl Daemon {
                     let before = self.lock().state.desired();
                     self.scan_maintenance();
                     dirty = self.lock().state.desired() != before;
+                    self.resend_inaccessible_alerts();
                 }
                 _ = drift.tick() => dirty = true,
+                _ = async { watchdog.as_mut()?.tick().await; Some(()) }, if watchdog.is_some() => {
+                    notify::notify("WATCHDOG=1");
+                }
             }
             if dirty {
                 self.reconcile().await;
@@ -516,8 +565,100 @@ impl Daemon {
         0
     }
 
+    /// Watches the config file when `autoreload` or `callback` needs it.
+    fn config_watcher(&self) -> ConfigWatcher {
+        let global = &self.config.global;
+        ConfigWatcher::new(
+            &self.options.config_path,
+            global.autoreload() || global.callback.is_some(),
+        )
+    }
+
+    /// The file's bytes changed: reload with `autoreload=yes`, then run the
+    /// `callback` as `CALLBACK CONFIGFILE`, as ldirectord does.
+    async fn config_file_changed(&mut self) {
+        let callback = self
+            .config
+            .global
+            .callback
+            .as_ref()
+            .map(|c| c.value.clone());
+        if self.config.global.autoreload() {
+            info!("Configuration file changed; reloading");
+            self.reload().await;
+        } else {
+            info!("Configuration file changed");
+        }
+        if let Some(callback) = callback {
+            run_command(&callback, &self.options.config_path.display().to_string());
+        }
+    }
+
+    /// `emailalertfreq`: repeats "Inaccessible real server" for each real
+    /// that stays down, every `emailalertfreq` seconds. The first alert is
+    /// the state change's own; the clock starts there.
+    fn resend_inaccessible_alerts(&mut self) {
+        let report = snapshot(&self.shared, &self.options.config_name);
+        let now = tokio::time::Instant::now();
+        let mut down_now = BTreeSet::new();
+        let mut due = Vec::new();
+        for virtual_status in &report.virtuals {
+            let frequency = self.emailalertfreq(virtual_status.key);
+            if frequency == 0 {
+                continue;
+            }
+            for real in virtual_status.reals.iter().filter(|r| !r.up) {
+                let id = (virtual_status.key, real.addr, real.port);
+                down_now.insert(id);
+                let since = *self.inaccessible.entry(id).or_insert(now);
+                if now.duration_since(since) >= Duration::from_secs(frequency) {
+                    due.push(id);
+                }
+            }
+        }
+        self.inaccessible.retain(|id, _| down_now.contains(id));
+        for (key, addr, port) in due {
+            self.inaccessible.insert((key, addr, port), now);
+            let virtual_id = self.virtual_config(key).map(|v| v.id()).unwrap_or_default();
+            self.email_alert(
+                key,
+                &format!(
+                    "Inaccessible real server: {} ({virtual_id})",
+                    addr_port(addr, port)
+                ),
+            );
+        }
+    }
+
+    fn virtual_config(&self, key: ServiceKey) -> Option<&config::Virtual> {
+        let index = self
+            .lock()
+            .state
+            .virtuals
+            .iter()
+            .find(|v| v.service.key == key)
+            .map(|v| v.index)?;
+        self.config.virtuals.get(index)
+    }
+
+    /// The virtual's `emailalertfreq`, else the global one (0: off).
+    fn emailalertfreq(&self, key: ServiceKey) -> u64 {
+        self.virtual_config(key)
+            .and_then(|v| v.emailalertfreq.as_ref().map(|f| f.value))
+            .unwrap_or_else(|| self.config.global.emailalertfreq())
+    }
+
     /// Parse first; on any error keep running the old config untouched.
     async fn reload(&mut self) -> String {
+        notify::reloading();
+        let previous = std::mem::replace(&mut self.lock().daemon_state, DaemonState::Reloading);
+        let outcome = self.reload_config().await;
+        self.lock().daemon_state = previous;
+        notify::notify("READY=1");
+        outcome
+    }
+
+    async fn reload_config(&mut self) -> String {
         let parsed = match config::parse_file(&self.options.config_path, &SystemEnvironment::new())
         {
             Ok(p) => p,
@@ -562,6 +703,11 @@ impl Daemon {
         self.plan = plan;
         self.config = Arc::new(config);
         self.reconcile().await;
+        for (claim, e) in self.vips.reconcile(&vips::claims(&self.config)).await {
+            error!("cannot own VIP {} on {}: {e}", claim.vip, claim.iface);
+        }
+        let executes = execute_configs(&self.config);
+        self.instances.follow(&executes).await;
         info!("configuration reloaded");
         serde_json::json!({"accepted": true}).to_string()
     }
@@ -634,10 +780,15 @@ impl Daemon {
         });
     }
 
-    async fn shutdown(self) {
+    async fn shutdown(mut self) {
         self.lock().daemon_state = DaemonState::Stopping;
         notify::notify("STOPPING=1");
         self.stop.cancel();
+        self.instances.stop_all().await;
+        // The VIP goes first: clients stop arriving before the table empties.
+        for (claim, e) in self.vips.release_all().await {
+            error!("cannot release VIP {} on {}: {e}", claim.vip, claim.iface);
+        }
         let (virtuals, active_fallbacks) = {
             let shared = self.lock();
             let active: Vec<String> = shared
@@ -677,6 +828,26 @@ impl Daemon {
         self.scheduler.shutdown().await;
         info!("Exiting from ldirectord");
     }
+}
+
+/// The `execute=` lines' config names.
+fn execute_configs(config: &Config) -> Vec<String> {
+    config
+        .global
+        .execute
+        .iter()
+        .map(|e| e.value.clone())
+        .collect()
+}
+
+/// A digest of the file's bytes (None when unreadable), to tell a real
+/// change from a touch.
+fn file_digest(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 fn snapshot(shared: &Arc<Mutex<Shared>>, config_name: &str) -> StatusReport {
@@ -873,9 +1044,10 @@ impl std::os::fd::AsRawFd for InotifyFd {
     }
 }
 
-/// `status --verify-kernel`: every configured virtual service must be in
-/// the kernel's table. 0 when it is, 1 with the reason on stderr if not.
-pub fn verify_kernel(config: &Config) -> i32 {
+/// `status --verify-kernel`: every virtual service the director manages
+/// (`keys`) must be in the kernel's table. 0 when it is, 1 with the reason
+/// on stderr if not.
+pub fn verify_kernel(keys: &[ServiceKey]) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -901,12 +1073,9 @@ pub fn verify_kernel(config: &Config) -> i32 {
                 return 1;
             }
         };
-        for v in managed_virtuals(config) {
-            if !kernel.iter().any(|e| e.service.key == v.service.key) {
-                eprintln!(
-                    "virtual service {} is missing from the kernel's IPVS table",
-                    v.service.key
-                );
+        for key in keys {
+            if !kernel.iter().any(|e| e.service.key == *key) {
+                eprintln!("virtual service {key} is missing from the kernel's IPVS table");
                 return 1;
             }
         }

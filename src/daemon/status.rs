@@ -57,6 +57,48 @@ pub struct RealStatus {
 }
 
 impl StatusReport {
+    /// What `ldirectord status` prints below its "running" line: one block
+    /// per virtual service, one line per real with its state and reason.
+    pub fn render(&self, now_unix: f64) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "state: {:?}", self.state);
+        for error in &self.reload_errors {
+            let _ = writeln!(out, "last reload refused: {error}");
+        }
+        for virtual_status in &self.virtuals {
+            let _ = writeln!(
+                out,
+                "{}{}",
+                virtual_status.key,
+                if virtual_status.fallback_active {
+                    "  (fallback active: no real is up)"
+                } else {
+                    ""
+                }
+            );
+            for real in &virtual_status.reals {
+                let endpoint = match real.addr {
+                    IpAddr::V4(a) => format!("{a}:{}", real.port),
+                    IpAddr::V6(a) => format!("[{a}]:{}", real.port),
+                };
+                let age = real
+                    .last_check
+                    .map(|t| format!("{:.1}s ago", (now_unix - t).max(0.0)))
+                    .unwrap_or_else(|| "never".to_owned());
+                let _ = writeln!(
+                    out,
+                    "  -> {endpoint:<28} {:<4} weight {:<5} {:<18} last check {age:<10} {}",
+                    if real.up { "up" } else { "down" },
+                    real.weight,
+                    real.check,
+                    real.reason
+                );
+            }
+        }
+        out
+    }
+
     /// Finds the health the director has for a kernel destination.
     pub fn real(&self, key: &ServiceKey, addr: IpAddr, port: u16) -> Option<&RealStatus> {
         self.virtuals
@@ -65,5 +107,57 @@ impl StatusReport {
             .reals
             .iter()
             .find(|r| r.addr == addr && r.port == port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::Protocol;
+
+    #[test]
+    fn render_shows_every_real_with_state_and_reason() {
+        let report = StatusReport {
+            state: DaemonState::Running,
+            pid: 42,
+            config: "web.cf".into(),
+            reload_errors: vec!["web.cf:3:1: error: bad".into()],
+            virtuals: vec![VirtualStatus {
+                key: ServiceKey::Addr {
+                    protocol: Protocol::Tcp,
+                    addr: "10.0.0.1".parse().unwrap(),
+                    port: 80,
+                },
+                fallback_active: true,
+                reals: vec![RealStatus {
+                    addr: "10.0.1.1".parse().unwrap(),
+                    port: 8080,
+                    up: false,
+                    reason: "connection refused".into(),
+                    check: "negotiate:http".into(),
+                    last_check: Some(100.0),
+                    latency_ms: Some(1.0),
+                    weight: 5,
+                    checks_total: 3,
+                    failures_total: 3,
+                }],
+            }],
+        };
+        let text = report.render(102.5);
+        assert!(
+            text.contains("last reload refused: web.cf:3:1: error: bad"),
+            "{text}"
+        );
+        assert!(text.contains("TCP 10.0.0.1:80  (fallback active"), "{text}");
+        let line = text.lines().find(|l| l.contains("10.0.1.1:8080")).unwrap();
+        for part in [
+            "down",
+            "weight 5",
+            "negotiate:http",
+            "2.5s ago",
+            "connection refused",
+        ] {
+            assert!(line.contains(part), "{part} missing in {line:?}");
+        }
     }
 }

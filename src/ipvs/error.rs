@@ -12,7 +12,7 @@ use crate::ipvs::model::ServiceKey;
 #[non_exhaustive]
 pub enum IpvsError {
     #[error(
-        "this kernel has no IPVS: the generic netlink family IPVS is \
+        "the kernel has no IPVS: the generic netlink family IPVS is \
          unknown, even after `modprobe ip_vs` (a kernel without \
          CONFIG_IP_VS, or a container that cannot load modules: load \
          ip_vs on the host)"

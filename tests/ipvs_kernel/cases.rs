@@ -92,7 +92,7 @@ fn modprobe_on_connect_and_no_ipvs_error(lab: &Lab) {
         let error = expect_err("connect without IPVS", lab.block_on(IpvsHandle::connect()));
         assert!(matches!(error, IpvsError::NoIpvs), "{error:?}");
         assert!(
-            error.to_string().starts_with("this kernel has no IPVS"),
+            error.to_string().starts_with("the kernel has no IPVS"),
             "{error}"
         );
     }
