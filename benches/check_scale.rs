@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench check_scale                       # 1000 and 10000, connect and http
 //! cargo bench --bench check_scale -- --reals 5000 --kind http --seconds 10
+//! cargo bench --bench check_scale -- --no-round      # steady state only
 //! ```
 //!
 //! The real servers run in separate processes (this binary re-executed
@@ -14,7 +15,9 @@
 //! - steady state: the scheduler with checkinterval=1 for `--seconds`:
 //!   checks per second, CPU % of one core (getrusage), p99 lateness of a
 //!   check's start against its schedule, failures;
-//! - RSS at the end and its high-water mark (/proc/self/status).
+//! - RSS at the end and its high-water mark (/proc/self/status). The round
+//!   has every connection in flight at once and the allocator keeps that
+//!   memory, so `--no-round` skips it to measure the steady state's RSS.
 //!
 //! Listeners are spread over 127.0.3.200-249 (this suite's loopback
 //! range), many ports each.
@@ -192,7 +195,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-fn run(reals: usize, kind: Kind, seconds: u64) {
+fn run(reals: usize, kind: Kind, seconds: u64, round: bool) {
     let servers = start_servers(reals);
     let plan = plan(&servers.addrs, kind);
     // One core: a current-thread runtime.
@@ -202,10 +205,15 @@ fn run(reals: usize, kind: Kind, seconds: u64) {
         .expect("runtime");
     runtime.block_on(async {
         // One round, everything at once.
-        let started = Instant::now();
-        let outcomes = run_once(&plan).await;
-        let round = started.elapsed();
-        let round_down = outcomes.values().filter(|o| o.result.is_err()).count();
+        let (round, round_down) = if round {
+            let started = Instant::now();
+            let outcomes = run_once(&plan).await;
+            let elapsed = started.elapsed();
+            let down = outcomes.values().filter(|o| o.result.is_err()).count();
+            (format!("{:.0}ms", elapsed.as_secs_f64() * 1000.0), down)
+        } else {
+            ("skipped".to_string(), 0)
+        };
 
         // Steady state on the scheduler, checkinterval=1.
         let (mut scheduler, mut results) = Scheduler::new();
@@ -234,10 +242,9 @@ fn run(reals: usize, kind: Kind, seconds: u64) {
         lateness.sort();
         let checks = lateness.len();
         println!(
-            "reals={reals} kind={kind:?} one_round={:.0}ms (down {round_down}) | \
+            "reals={reals} kind={kind:?} one_round={round} (down {round_down}) | \
              steady: {:.0} checks/s, cpu {:.0}% of one core, lateness p50={:.1}ms p99={:.1}ms max={:.1}ms, \
              failures={failures}{} | rss={} MiB (peak {} MiB)",
-            round.as_secs_f64() * 1000.0,
             checks as f64 / window.as_secs_f64(),
             cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
             percentile(&lateness, 0.5).as_secs_f64() * 1000.0,
@@ -280,9 +287,10 @@ fn main() {
     let seconds = value("--seconds")
         .map(|s| s.parse().expect("--seconds N"))
         .unwrap_or(10);
+    let round = !args.iter().any(|a| a == "--no-round");
     for &n in &reals {
         for &kind in &kinds {
-            run(n, kind, seconds);
+            run(n, kind, seconds, round);
         }
     }
 }

@@ -3,6 +3,10 @@
 //! nginx-light): a plain site, a virtual host, a 503, redirects, TLS with a
 //! generated CA, an expired certificate, and nginx as a forward proxy.
 //!
+//! simpletcp runs against the same nginx: it sends `request` as raw bytes
+//! and matches `receive` line by line, which is how operators use it to
+//! check a plain-text protocol.
+//!
 //! Addresses: 127.0.3.10-39, one per test.
 
 #[path = "support_checks/mod.rs"]
@@ -239,4 +243,38 @@ async fn many_checks_of_one_nginx_run_concurrently() {
     let target = target(nginx.http);
     let results = futures::future::join_all((0..200).map(|_| checker.check(&target))).await;
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+}
+
+#[tokio::test]
+async fn simpletcp_against_nginx_matches_lines_of_the_answer() {
+    let nginx = start_nginx(ip(24));
+    let simpletcp = |addr| {
+        CheckSpec::new(CheckKind::Negotiate(Service::SimpleTcp), addr)
+            .timeouts(TIMEOUT, TIMEOUT)
+            // As written in ldirectord.cf: the leading `/` is dropped and
+            // a literal \n becomes a newline.
+            .request("/GET / HTTP/1.0\\n\\n")
+    };
+    // Up: the status line and the body are lines of the answer.
+    assert_eq!(
+        reason(simpletcp(nginx.http).receive("^HTTP/1.1 200")).await,
+        Ok(()),
+        "{}",
+        nginx.daemon.log()
+    );
+    assert_eq!(
+        reason(simpletcp(nginx.http6).receive("^alive$")).await,
+        Ok(())
+    );
+    // Receive not matching any line.
+    assert_eq!(
+        reason(simpletcp(nginx.http).receive("^HTTP/1.1 503")).await,
+        Err("receive /^HTTP/1.1 503/ not found in any line".into())
+    );
+    // Down: nothing listens.
+    let closed = std::net::SocketAddr::new(ip(25), support::free_port(ip(25)));
+    assert_eq!(
+        reason(simpletcp(closed).receive("^HTTP")).await,
+        Err("connection refused".into())
+    );
 }

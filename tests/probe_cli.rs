@@ -138,3 +138,58 @@ fn config_error_exits_2_with_the_place() {
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("bad.cf:2:"), "{stderr}");
 }
+
+#[test]
+fn check_json_prints_the_parsed_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("ldirectord.cf");
+    std::fs::write(
+        &config,
+        "checktimeout=3\nvirtual=10.0.0.100:80\n\treal=10.0.0.11:80 gate 5\n\tservice=http\n",
+    )
+    .expect("write config");
+    for args in [
+        ["--check", "CONFIG", "--json"],
+        ["--json", "--check", "CONFIG"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ldirectord"))
+            .args(args.map(|a| {
+                if a == "CONFIG" {
+                    config.as_os_str()
+                } else {
+                    a.as_ref()
+                }
+            }))
+            .output()
+            .expect("run ldirectord --check --json");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stdout}");
+        let model: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+        assert_eq!(model["global"]["checktimeout"]["value"], 3, "{model}");
+        assert_eq!(
+            model["global"]["checktimeout"]["span"]["line"], 1,
+            "{model}"
+        );
+        let real = &model["virtuals"][0]["reals"][0];
+        assert_eq!(real["addr"]["addr"], "10.0.0.11", "{model}");
+        assert_eq!(real["forward"], "route", "{model}");
+        assert_eq!(real["weight"], 5, "{model}");
+    }
+
+    // An invalid file: no JSON, the diagnostics on stderr, exit 2.
+    std::fs::write(
+        &config,
+        "virtual=10.0.0.100:80\n\treal=10.0.0.11:80 gate\n\tchecktype=sometimes\n",
+    )
+    .expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_ldirectord"))
+        .arg("--check")
+        .arg(&config)
+        .arg("--json")
+        .output()
+        .expect("run ldirectord --check --json");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(":3:12: error: "), "{stderr}");
+}

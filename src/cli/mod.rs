@@ -4,7 +4,7 @@
 //! ```text
 //! ldirectord [-d|--debug] [--] [CONFIG] start|stop|restart|try-restart|reload|force-reload|status
 //! ldirectord [-h|-?|--help|-v|--version]
-//! ldirectord --check [CONFIG]            validate, print every error and warning
+//! ldirectord --check [CONFIG] [--json]   validate, print every error and warning
 //! ldirectord --probe [CONFIG] [--json]   run every check once and report
 //! ldirectord [CONFIG] status --verify-kernel
 //! ldirectord vip add|del|announce|status|realserver ...
@@ -43,7 +43,7 @@ Usage:
 
     ldirectord [-h|-?|--help|-v|--version]
 
-    ldirectord --check [configfile]
+    ldirectord --check [configfile] [--json]
     ldirectord --probe [configfile] [--json]
     ldirectord [configfile] status --verify-kernel
     ldirectord vip add|del|announce|status|realserver ...
@@ -91,8 +91,9 @@ pub struct Cli {
           conflicts_with = "words")]
     pub probe: Option<PathBuf>,
 
+    /// With --check: print the parsed configuration as JSON on stdout.
     /// With --probe: print a JSON array instead of a table
-    #[arg(long, requires = "probe")]
+    #[arg(long)]
     pub json: bool,
 
     /// With `status`: also require the kernel's IPVS table to hold every
@@ -154,7 +155,7 @@ pub enum Invocation {
     Version,
     Usage,
     GenerateMan(PathBuf),
-    Check(PathBuf),
+    Check { config: PathBuf, json: bool },
     Probe { config: PathBuf, json: bool },
     Vip(VipCommand),
     Action(control::ActionRequest),
@@ -176,13 +177,20 @@ pub fn interpret(cli: Cli) -> Invocation {
         return Invocation::Vip(vip);
     }
     if let Some(config) = cli.check {
-        return Invocation::Check(config);
+        return Invocation::Check {
+            config,
+            json: cli.json,
+        };
     }
     if let Some(config) = cli.probe {
         return Invocation::Probe {
             config,
             json: cli.json,
         };
+    }
+    if cli.json {
+        // --json only qualifies --check and --probe.
+        return Invocation::Usage;
     }
     let (config, word) = match cli.words.as_slice() {
         [word] => (DEFAULT_CONFIG.to_owned(), word.clone()),
@@ -258,7 +266,13 @@ pub fn main() -> i32 {
                 1
             }
         },
-        Invocation::Check(config) => check::run(&resolve_config(&config)),
+        Invocation::Check { config, json } => {
+            if json {
+                check::run_json(&resolve_config(&config))
+            } else {
+                check::run(&resolve_config(&config))
+            }
+        }
         Invocation::Probe { config, json } => probe::run(&resolve_config(&config), json),
         Invocation::Vip(command) => match tokio_runtime() {
             Ok(runtime) => runtime.block_on(crate::net::cli::run(command)),
@@ -353,12 +367,23 @@ mod tests {
     fn extensions_parse() {
         let parse =
             |args: &[&str]| parse_args(std::iter::once("ldirectord").chain(args.iter().copied()));
-        assert!(
-            matches!(parse(&["--check", "x.cf"]), Invocation::Check(p) if p.as_os_str() == "x.cf")
-        );
-        assert!(
-            matches!(parse(&["--check"]), Invocation::Check(p) if p.as_os_str() == "ldirectord.cf")
-        );
+        assert!(matches!(
+            parse(&["--check", "x.cf"]),
+            Invocation::Check { config, json: false } if config.as_os_str() == "x.cf"
+        ));
+        assert!(matches!(
+            parse(&["--check"]),
+            Invocation::Check { config, json: false } if config.as_os_str() == "ldirectord.cf"
+        ));
+        assert!(matches!(
+            parse(&["--check", "x.cf", "--json"]),
+            Invocation::Check { config, json: true } if config.as_os_str() == "x.cf"
+        ));
+        assert!(matches!(
+            parse(&["--json", "--check", "x.cf"]),
+            Invocation::Check { json: true, .. }
+        ));
+        assert!(matches!(parse(&["--json", "start"]), Invocation::Usage));
         assert!(matches!(
             parse(&["--probe", "x.cf", "--json"]),
             Invocation::Probe { json: true, .. }
