@@ -200,6 +200,7 @@ fn vagrant_provisioning_scripts_are_shellcheck_clean() {
         .arg("--severity=style")
         .args(&scripts)
         .arg(Path::new(ROOT).join("tests/ocf/cluster-one-node.sh"))
+        .arg(Path::new(ROOT).join("tests/ocf/cluster-two-node-failover.sh"))
         .output()
         .expect("shellcheck");
     assert!(out.status.success(), "shellcheck:\n{}", text(&out));

@@ -91,11 +91,34 @@ cibadmin --empty > "$CIB_file"
 crm_attribute -t crm_config -n stonith-enabled -v false
 crm_attribute -t crm_config -n no-quorum-policy -v ignore
 crm_attribute -t crm_config -n dc-deadtime -v 2s
-crm configure load update - <<CRM
-primitive vip ocf:heartbeat:IPaddr2 params ip=$VIP cidr_netmask=24 nic=veth0 op start timeout=120s op stop timeout=120s op monitor interval=10s timeout=120s
-primitive director ocf:ldirector:ldirectord params configfile=$CF ldirectord=$LDIRECTORD_BIN op start timeout=300s op stop timeout=300s op monitor interval=10s timeout=300s
-group g_lvs vip director
-CRM
+# Plain CIB XML through cibadmin: crmsh (python) is slow under software
+# emulation and wants a writable /var/log/crmsh.
+cibadmin -C -o resources -X "
+<group id=\"g_lvs\">
+  <primitive id=\"vip\" class=\"ocf\" provider=\"heartbeat\" type=\"IPaddr2\">
+    <instance_attributes id=\"vip-params\">
+      <nvpair id=\"vip-ip\" name=\"ip\" value=\"$VIP\"/>
+      <nvpair id=\"vip-cidr\" name=\"cidr_netmask\" value=\"24\"/>
+      <nvpair id=\"vip-nic\" name=\"nic\" value=\"veth0\"/>
+    </instance_attributes>
+    <operations>
+      <op id=\"vip-start\" name=\"start\" interval=\"0s\" timeout=\"120s\"/>
+      <op id=\"vip-stop\" name=\"stop\" interval=\"0s\" timeout=\"120s\"/>
+      <op id=\"vip-monitor\" name=\"monitor\" interval=\"10s\" timeout=\"120s\"/>
+    </operations>
+  </primitive>
+  <primitive id=\"director\" class=\"ocf\" provider=\"ldirector\" type=\"ldirectord\">
+    <instance_attributes id=\"director-params\">
+      <nvpair id=\"director-configfile\" name=\"configfile\" value=\"$CF\"/>
+      <nvpair id=\"director-ldirectord\" name=\"ldirectord\" value=\"$LDIRECTORD_BIN\"/>
+    </instance_attributes>
+    <operations>
+      <op id=\"director-start\" name=\"start\" interval=\"0s\" timeout=\"300s\"/>
+      <op id=\"director-stop\" name=\"stop\" interval=\"0s\" timeout=\"300s\"/>
+      <op id=\"director-monitor\" name=\"monitor\" interval=\"10s\" timeout=\"300s\"/>
+    </operations>
+  </primitive>
+</group>"
 crm_verify -x "$CIB_file"
 unset CIB_file
 rm -rf /var/lib/pacemaker/cib/*
