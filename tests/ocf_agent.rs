@@ -998,6 +998,34 @@ fn crm_resource_validate_good_and_bad_parameters() {
     assert_eq!(exit_code(&out), 5, "{}", stderr(&out));
 }
 
+/// Runs a cluster script with stdout and stderr merged into one pipe and
+/// echoed line by line as they come (so a guest run that times out still
+/// shows how far the script got), and returns its status and whole output.
+fn run_script_streaming(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
+    use std::io::BufRead;
+    let mut cmd = Command::new("bash");
+    // bash merges the two streams, so the lines keep their order.
+    cmd.args(["-c", "exec bash \"$0\" 2>&1", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    let reader = child.stdout.take().expect("piped stdout");
+    let mut log = String::new();
+    for line in std::io::BufReader::new(reader).lines() {
+        let line = line.unwrap_or_else(|e| format!("<unreadable output: {e}>"));
+        println!("{line}");
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = child.wait().expect("wait for the script");
+    (status.success(), log)
+}
+
 // ---------------------------------------------------------------------------
 // Pacemaker for real: a one-node corosync + Pacemaker cluster drives the
 // agent and the real daemon against the real kernel (in the VM).
@@ -1014,21 +1042,19 @@ fn one_node_cluster_starts_recovers_and_stops_the_director() {
     let work = std::env::temp_dir().join(format!("ocft-cluster-{}", std::process::id()));
     fs::create_dir_all(&work).expect("work dir");
     let started = Instant::now();
-    let out = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/ocf/cluster-one-node.sh"
-        ))
-        .env("LDIRECTORD_BIN", vm_daemon())
-        .env("W", &work)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-one-node.sh");
-    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    println!("{log}");
+    let (ok, log) = run_script_streaming(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ocf/cluster-one-node.sh"),
+        &[
+            ("LDIRECTORD_BIN", vm_daemon().as_ref()),
+            ("W", work.as_os_str()),
+        ],
+    );
     let _ = fs::remove_dir_all(&work);
-    assert!(out.status.success(), "cluster-one-node.sh failed:\n{log}");
-    assert!(log.contains("PASS"), "{log}");
+    assert!(ok, "cluster-one-node.sh failed (output above)");
+    assert!(
+        log.contains("PASS"),
+        "cluster-one-node.sh did not reach PASS"
+    );
     println!("cluster-one-node.sh passed in {:?}", started.elapsed());
 }
 
@@ -1062,23 +1088,18 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
     let work = std::env::temp_dir().join(format!("ocft-failover-{}", std::process::id()));
     fs::create_dir_all(&work).expect("work dir");
     let started = Instant::now();
-    let out = Command::new("bash")
-        .arg(concat!(
+    let (ok, log) = run_script_streaming(
+        concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/ocf/cluster-two-node-failover.sh"
-        ))
-        .env("LDIRECTORD_BIN", vm_daemon())
-        .env("W", &work)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cluster-two-node-failover.sh");
-    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
-    println!("{log}");
-    let _ = fs::remove_dir_all(&work);
-    assert!(
-        out.status.success(),
-        "cluster-two-node-failover.sh failed:\n{log}"
+        ),
+        &[
+            ("LDIRECTORD_BIN", vm_daemon().as_ref()),
+            ("W", work.as_os_str()),
+        ],
     );
+    let _ = fs::remove_dir_all(&work);
+    assert!(ok, "cluster-two-node-failover.sh failed (output above)");
     let result = log
         .lines()
         .find(|l| l.starts_with("FAILOVER-RESULT "))
@@ -1091,7 +1112,7 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
             .unwrap_or_else(|| panic!("{name} missing from {result}"))
     };
     assert!(field("standby_to_traffic_s") > 0.0, "{result}");
-    assert!(log.contains("PASS"), "{log}");
+    assert!(log.contains("PASS"), "the script did not reach PASS");
     println!(
         "{result}\ncluster-two-node-failover.sh passed in {:?}",
         started.elapsed()

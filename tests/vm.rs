@@ -34,6 +34,7 @@ fn ocf_agent_suite_in_vm() {
             "deep_monitor_reports_an_invalid_config_on_disk_as_degraded",
             "stop_cleans_up_when_the_config_file_is_gone",
             "the_agent_owns_its_vip",
+            "ocf_tester_passes",
         ],
     );
 }

@@ -102,6 +102,10 @@ struct Cli {
     /// in --run-dir.
     #[arg(long, value_name = "PATH", requires = "health")]
     control_socket: Vec<PathBuf>,
+
+    /// Write the man page ipvs-ls.8 into DIR and exit (for `make install`).
+    #[arg(long, value_name = "DIR", hide = true, exclusive = true)]
+    generate_man: Option<PathBuf>,
 }
 
 impl Cli {
@@ -151,9 +155,27 @@ impl Cli {
     }
 }
 
+/// ipvs-ls.8, generated from the option definitions above.
+fn write_man_page(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    std::fs::write(dir.join("ipvs-ls.8"), page)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.generate_man {
+        return match write_man_page(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ipvs-ls: cannot write {}/ipvs-ls.8: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.request() {
         Ok(request) => inspect::run(&request).await,
         Err(error) => Err(error),
