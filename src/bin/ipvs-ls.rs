@@ -17,7 +17,11 @@ use ldirector::ipvs::Protocol;
 /// of `ipvsadm -Ln`; the list options below give exactly ipvsadm's output
 /// for the same options.
 #[derive(Debug, Parser)]
-#[command(name = "ipvs-ls", version, about)]
+#[command(
+    name = "ipvs-ls",
+    version,
+    about = "List the kernel's IPVS table like ipvsadm -Ln, as JSON, or with the director's health"
+)]
 #[command(group(ArgGroup::new("subject").args([
     "tcp_service", "udp_service", "sctp_service", "fwmark_service",
     "connection", "timeout", "daemon",
@@ -160,7 +164,9 @@ fn write_man_page(dir: &std::path::Path) -> std::io::Result<()> {
     use clap::CommandFactory;
     std::fs::create_dir_all(dir)?;
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .render(&mut page)?;
     std::fs::write(dir.join("ipvs-ls.8"), page)
 }
 

@@ -56,10 +56,14 @@ trap 'dump' ERR
 daemon_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE"; }
 # Alive and not a zombie (the VM's PID 1 does not reap orphans).
 alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
-wait_for() { # SECONDS COMMAND...
-    local n=$(( $1 * 5 )); shift
-    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
-    "$@"
+wait_for() { # SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS
+    # A deadline, not a count: under emulation one try can take seconds.
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
 }
 table() { "${X[@]}" ipvsadm -Ln; }
 has_service() { table | grep -q "TCP  $VIP:80 "; }
@@ -134,6 +138,8 @@ cat >"$CIB_file" <<CIB
 </cib>
 CIB
 crm_verify -x "$CIB_file"
+# A guest may have an empty /var/log.
+[ -d /var/log/pacemaker ] || install -d -o hacluster -g haclient -m 770 /var/log/pacemaker
 rm -rf /var/lib/pacemaker/cib/*
 install -o hacluster -g haclient -m 600 "$W/cib.xml" /var/lib/pacemaker/cib/cib.xml
 

@@ -49,11 +49,14 @@ fail() {
     exit 1
 }
 alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
-wait_for() { # SECONDS COMMAND...
-    local n=$(($1 * 5))
+wait_for() { # SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS
+    # A deadline, not a count: under emulation one try can take seconds.
+    local deadline=$((SECONDS + $1))
     shift
-    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
-    "$@"
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
 }
 stop_pidfile() { # PIDFILE SECONDS: SIGTERM, wait, then SIGKILL
     local pf=$1 secs=$2 pid
@@ -90,7 +93,8 @@ cleanup() {
     for ns in "${NS[@]}" "$SW"; do ip netns del "$ns" 2>/dev/null; done
 }
 trap cleanup EXIT
-dump() {
+# A subshell, so its `set +e` does not leak into the script.
+dump() (
     set +e
     for n in a b; do
         echo "--- node $n: crm_mon ---"
@@ -104,7 +108,7 @@ dump() {
         echo "--- node $n: pacemaker.log (agent lines) ---"
         grep -E 'ldirectord|director|IPaddr2|vip' "$W/$n/pacemaker.log" 2>/dev/null | tail -n 30
     done
-}
+)
 trap dump ERR
 
 for tool in corosync pacemakerd crm_mon crm_standby cibadmin ipvsadm unshare "$PY"; do
@@ -236,42 +240,59 @@ listening() { ip netns exec "${NS[c]}" "$PY" -c "import socket; socket.create_co
 wait_for 60 listening || fail "the real server does not listen"
 
 t "per-node runtime folders and the CIB, seeded offline"
-export CIB_file=$W/cib.xml
-cibadmin --empty >"$CIB_file"
-crm_attribute -t crm_config -n stonith-enabled -v false
-crm_attribute -t crm_config -n no-quorum-policy -v ignore
-crm_attribute -t crm_config -n dc-deadtime -v 2s
-# Director first, VIP last: traffic is only attracted once the table that
-# serves it exists, and leaves before the table is removed.
-cibadmin -C -o resources -X "
-<group id=\"g_lvs\">
-  <primitive id=\"director\" class=\"ocf\" provider=\"ldirector\" type=\"ldirectord\">
-    <instance_attributes id=\"director-params\">
-      <nvpair id=\"director-configfile\" name=\"configfile\" value=\"$CF\"/>
-      <nvpair id=\"director-ldirectord\" name=\"ldirectord\" value=\"$LD\"/>
-    </instance_attributes>
-    <operations>
-      <op id=\"director-start\" name=\"start\" interval=\"0s\" timeout=\"300s\"/>
-      <op id=\"director-stop\" name=\"stop\" interval=\"0s\" timeout=\"300s\"/>
-      <op id=\"director-monitor\" name=\"monitor\" interval=\"10s\" timeout=\"300s\"/>
-    </operations>
-  </primitive>
-  <primitive id=\"vip\" class=\"ocf\" provider=\"heartbeat\" type=\"IPaddr2\">
-    <instance_attributes id=\"vip-params\">
-      <nvpair id=\"vip-ip\" name=\"ip\" value=\"$VIP\"/>
-      <nvpair id=\"vip-cidr\" name=\"cidr_netmask\" value=\"24\"/>
-      <nvpair id=\"vip-nic\" name=\"nic\" value=\"eth0\"/>
-    </instance_attributes>
-    <operations>
-      <op id=\"vip-start\" name=\"start\" interval=\"0s\" timeout=\"120s\"/>
-      <op id=\"vip-stop\" name=\"stop\" interval=\"0s\" timeout=\"120s\"/>
-      <op id=\"vip-monitor\" name=\"monitor\" interval=\"10s\" timeout=\"120s\"/>
-    </operations>
-  </primitive>
-</group>"
-cibadmin -C -o constraints -X '<rsc_location id="g_lvs-prefers-a" rsc="g_lvs" node="nodeA" score="100"/>'
+# Written directly (cibadmin/crm_attribute/crmsh take seconds each under
+# software emulation); crm_verify checks it. dc-deadtime=2s avoids the 20 s
+# wait of a first election.
+CIB_file=$W/cib.xml
+cat >"$CIB_file" <<CIB
+<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config>
+      <cluster_property_set id="cib-bootstrap-options">
+        <nvpair id="opt-stonith-enabled" name="stonith-enabled" value="false"/>
+        <nvpair id="opt-no-quorum-policy" name="no-quorum-policy" value="ignore"/>
+        <nvpair id="opt-dc-deadtime" name="dc-deadtime" value="2s"/>
+      </cluster_property_set>
+    </crm_config>
+    <nodes/>
+    <resources>
+      <group id="g_lvs">
+        <primitive id="director" class="ocf" provider="ldirector" type="ldirectord">
+          <instance_attributes id="director-params">
+            <nvpair id="director-configfile" name="configfile" value="$CF"/>
+            <nvpair id="director-ldirectord" name="ldirectord" value="$LD"/>
+          </instance_attributes>
+          <operations>
+            <op id="director-start" name="start" interval="0s" timeout="300s"/>
+            <op id="director-stop" name="stop" interval="0s" timeout="300s"/>
+            <op id="director-monitor" name="monitor" interval="10s" timeout="300s"/>
+          </operations>
+        </primitive>
+        <primitive id="vip" class="ocf" provider="heartbeat" type="IPaddr2">
+          <instance_attributes id="vip-params">
+            <nvpair id="vip-ip" name="ip" value="$VIP"/>
+            <nvpair id="vip-cidr" name="cidr_netmask" value="24"/>
+            <nvpair id="vip-nic" name="nic" value="eth0"/>
+          </instance_attributes>
+          <operations>
+            <op id="vip-start" name="start" interval="0s" timeout="120s"/>
+            <op id="vip-stop" name="stop" interval="0s" timeout="120s"/>
+            <op id="vip-monitor" name="monitor" interval="10s" timeout="120s"/>
+          </operations>
+        </primitive>
+      </group>
+    </resources>
+    <constraints>
+      <rsc_location id="g_lvs-prefers-a" rsc="g_lvs" node="nodeA" score="100"/>
+    </constraints>
+  </configuration>
+  <status/>
+</cib>
+CIB
 crm_verify -x "$CIB_file"
-unset CIB_file
+# The mount points (a guest may have an empty /var/log).
+mkdir -p /var/lib/corosync /var/lib/pacemaker
+[ -d /var/log/pacemaker ] || install -d -o hacluster -g haclient -m 770 /var/log/pacemaker
 for n in a b; do
     d=$W/$n
     mkdir -p "$d/run" "$d/lib-corosync"
@@ -318,7 +339,8 @@ nodelist {
     }
 }
 COROSYNC
-corosync -t -c "$W/corosync.conf" >/dev/null
+# In a node's namespace: corosync finds its own node by its addresses.
+ip netns exec "${NS[a]}" corosync -t -c "$W/corosync.conf" >/dev/null
 
 t "corosync on both nodes"
 for n in a b; do
