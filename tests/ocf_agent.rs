@@ -508,7 +508,7 @@ fn start_fails_with_exit_reason_without_ipvs() {
     assert_eq!(reasons.len(), 1, "{}", stderr(&out));
     // The daemon's own reason, not a guess by the agent.
     assert!(
-        reasons[0].contains("the kernel has no IPVS"),
+        reasons[0].contains("kernel has no IPVS"),
         "reason: {}",
         reasons[0]
     );
