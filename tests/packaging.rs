@@ -74,7 +74,10 @@ fn make_install_stages_binaries_agent_man_pages_examples_and_units() {
         man.starts_with(".ie") || man.contains(".TH"),
         "not a man page"
     );
-    assert!(man.contains(".TH ldirectord 8"), "not the ldirectord(8) man page");
+    assert!(
+        man.contains(".TH ldirectord 8"),
+        "not the ldirectord(8) man page"
+    );
     assert!(man.contains("\\-\\-check"), "man page lacks --check");
     let man =
         fs::read_to_string(stage.join("usr/share/man/man8/ipvs-ls.8")).expect("man page ipvs-ls.8");
