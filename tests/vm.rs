@@ -47,7 +47,11 @@ fn ocf_agent_suite_in_vm() {
 fn ocf_one_node_cluster_in_vm() {
     run_suite_in_vm(
         "ocf_agent",
-        &["one_node_cluster_starts_recovers_and_stops_the_director"],
+        &[
+            "one_node_cluster_starts_recovers_and_stops_the_director",
+            // Streams the script's progress, so a timeout shows how far it got.
+            "--nocapture",
+        ],
     );
 }
 
@@ -56,7 +60,12 @@ fn ocf_two_node_failover_in_vm() {
     // Two Pacemaker stacks in one guest: more memory.
     run_suite_in_vm_with_memory(
         "ocf_agent",
-        &["two_node_cluster_fails_over_with_traffic_and_synced_connections"],
+        &[
+            "two_node_cluster_fails_over_with_traffic_and_synced_connections",
+            // Streams the script's progress and shows the FAILOVER-RESULT
+            // figures, which this suite exists to produce.
+            "--nocapture",
+        ],
         2048,
     );
 }
