@@ -359,12 +359,20 @@ done
 two_members() { node a corosync-quorumtool -s 2>/dev/null | grep -Eq '^Total votes:[[:space:]]+2'; }
 wait_for 180 two_members || fail "corosync: the two nodes never formed one membership"
 
-t "pacemakerd on both nodes"
-for n in a b; do
-    PCMK_logfile=$W/$n/pacemaker.log setsid "$W/node.sh" "${NS[$n]}" "$W/$n" pacemakerd \
-        >"$W/$n/pacemakerd.out" 2>&1 &
-    echo $! >"$W/$n/pacemakerd.pid"
-done
+# One node after the other: two Pacemaker stacks starting at once on an
+# emulated CPU starve each other (daemons time out and respawn), and A
+# starting first becomes the DC.
+start_pacemaker() {
+    PCMK_logfile=$W/$1/pacemaker.log setsid "$W/node.sh" "${NS[$1]}" "$W/$1" pacemakerd \
+        >"$W/$1/pacemakerd.out" 2>&1 &
+    echo $! >"$W/$1/pacemakerd.pid"
+}
+t "pacemakerd on node A"
+start_pacemaker a
+a_online() { node a crm_mon -1 2>/dev/null | grep -q 'Online: \[ nodeA \]'; }
+wait_for 300 a_online || fail "node A never came online"
+t "pacemakerd on node B"
+start_pacemaker b
 both_online() { node a crm_mon -1 2>/dev/null | grep -q 'Online: \[ nodeA nodeB \]'; }
 wait_for 300 both_online || fail "the nodes never both came online"
 node a crm_resource --wait --timeout=$WAIT
