@@ -38,6 +38,7 @@ install:
 	$(INSTALL) -m 755 $(addprefix $(TARGET_DIR)/,$(BINARIES)) $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 755 ocf/ldirectord $(DESTDIR)$(OCFDIR)/ldirectord
 	$(TARGET_DIR)/ldirectord --generate-man $(DESTDIR)$(MANDIR)/man8
+	$(TARGET_DIR)/ipvs-ls --generate-man $(DESTDIR)$(MANDIR)/man8
 	$(INSTALL) -m 644 conf/*.cf $(DESTDIR)$(EXAMPLESDIR)/
 	$(INSTALL) -m 644 packaging/systemd/ldirectord.service \
 		packaging/systemd/ldirectord@.service $(DESTDIR)$(UNITDIR)/

@@ -74,7 +74,18 @@ fn make_install_stages_binaries_agent_man_pages_examples_and_units() {
         man.starts_with(".ie") || man.contains(".TH"),
         "not a man page"
     );
+    assert!(
+        man.contains(".TH ldirectord 8"),
+        "not the ldirectord(8) man page"
+    );
     assert!(man.contains("\\-\\-check"), "man page lacks --check");
+    let man =
+        fs::read_to_string(stage.join("usr/share/man/man8/ipvs-ls.8")).expect("man page ipvs-ls.8");
+    assert!(man.contains(".TH ipvs-ls 8"), "not the ipvs-ls(8) man page");
+    assert!(
+        man.contains("\\-\\-connection"),
+        "man page lacks --connection"
+    );
     let examples: Vec<_> = fs::read_dir(stage.join("usr/share/doc/ldirector/examples"))
         .expect("examples dir")
         .filter_map(|e| e.ok())
@@ -96,6 +107,16 @@ fn make_install_stages_binaries_agent_man_pages_examples_and_units() {
     assert_eq!(mode("lib/systemd/system/ldirectord.service"), 0o644);
     assert_eq!(mode("lib/systemd/system/ldirectord@.service"), 0o644);
 
+    // `make uninstall` removes every file `make install` put there.
+    let out = Command::new("make")
+        .args(["-C", ROOT, "uninstall"])
+        .arg(format!("DESTDIR={}", stage.display()))
+        .output()
+        .expect("make");
+    assert!(out.status.success(), "make uninstall:\n{}", text(&out));
+    let left = files_under(&stage);
+    assert!(left.is_empty(), "make uninstall left {left:?}");
+
     // Installing needs a build: without one, make install says so.
     let empty = scratch("nobuild");
     let out = Command::new("make")
@@ -108,6 +129,23 @@ fn make_install_stages_binaries_agent_man_pages_examples_and_units() {
     assert!(text(&out).contains("run 'make' first"), "{}", text(&out));
     let _ = fs::remove_dir_all(&stage);
     let _ = fs::remove_dir_all(&empty);
+}
+
+/// Every file (not folder) below `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in fs::read_dir(&d).expect("read_dir").filter_map(|e| e.ok()) {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 fn verify_unit(path: &Path) -> Output {
@@ -200,6 +238,7 @@ fn vagrant_provisioning_scripts_are_shellcheck_clean() {
         .arg("--severity=style")
         .args(&scripts)
         .arg(Path::new(ROOT).join("tests/ocf/cluster-one-node.sh"))
+        .arg(Path::new(ROOT).join("tests/ocf/cluster-two-node-failover.sh"))
         .output()
         .expect("shellcheck");
     assert!(out.status.success(), "shellcheck:\n{}", text(&out));

@@ -34,23 +34,68 @@ fn daemon_features_suite_in_vm() {
 
 #[test]
 fn ocf_agent_suite_in_vm() {
-    // Only the guest tests proven in the VM so far; ocf-tester, the VIP,
-    // config-gone and one-node-cluster tests have not passed there yet.
+    // The agent driven directly and by ocf-tester against the real table.
     run_suite_in_vm(
         "ocf_agent",
         &[
             "lifecycle_programs_and_cleans_the_kernel_table",
             "monitor_fails_when_the_kernel_table_lost_a_virtual_service",
             "deep_monitor_reports_an_invalid_config_on_disk_as_degraded",
+            "stop_cleans_up_when_the_config_file_is_gone",
+            "the_agent_owns_its_vip",
+            "ocf_tester_passes",
         ],
     );
 }
+
+// Real corosync + Pacemaker driving the agent. Under software emulation a
+// Pacemaker stack takes minutes to settle, so each cluster test gets its own
+// VM and budget.
+
+#[test]
+fn ocf_one_node_cluster_in_vm() {
+    run_suite_in_vm(
+        "ocf_agent",
+        &[
+            "one_node_cluster_starts_recovers_and_stops_the_director",
+            // Streams the script's progress, so a timeout shows how far it got.
+            "--nocapture",
+        ],
+    );
+}
+
+#[test]
+#[ignore = "not yet reliable: passed the failover in the VM once, but on a loaded \
+            machine node A's Pacemaker daemons kept respawning and the run timed out; \
+            run with --ignored"]
+fn ocf_two_node_failover_in_vm() {
+    // Two Pacemaker stacks in one guest: more memory.
+    run_suite_in_vm_with_memory(
+        "ocf_agent",
+        &[
+            "two_node_cluster_fails_over_with_traffic_and_synced_connections",
+            // Streams the script's progress and shows the FAILOVER-RESULT
+            // figures, which this suite exists to produce.
+            "--nocapture",
+        ],
+        2048,
+    );
+}
+
+/// Guest memory for most suites; the cluster suite runs two Pacemaker
+/// stacks and asks for more.
+const DEFAULT_MEMORY_MB: u32 = 1024;
 
 /// Builds (if needed) and locates the integration-test binary
 /// `test_binary_name` (a file `tests/<name>.rs`), runs it in a fresh VM with
 /// `--ignored --test-threads=1` followed by `args`, prints the guest's
 /// output, and panics unless the suite passed with at least one test run.
 fn run_suite_in_vm(test_binary_name: &str, args: &[&str]) {
+    run_suite_in_vm_with_memory(test_binary_name, args, DEFAULT_MEMORY_MB);
+}
+
+/// [`run_suite_in_vm`] with `memory_mb` of guest memory.
+fn run_suite_in_vm_with_memory(test_binary_name: &str, args: &[&str], memory_mb: u32) {
     assert!(
         nix::unistd::geteuid().is_root(),
         "the VM suites need root (the guest runs over the host's root filesystem and \
@@ -64,6 +109,8 @@ fn run_suite_in_vm(test_binary_name: &str, args: &[&str]) {
         .arg(manifest_dir().join("tests/vm/run.sh"))
         .arg("--timeout")
         .arg(VM_TIMEOUT_SECS.to_string())
+        .arg("--memory")
+        .arg(memory_mb.to_string())
         .arg(&outdir)
         .arg("--")
         .args(["env", "RUST_BACKTRACE=1"])

@@ -17,7 +17,11 @@ use ldirector::ipvs::Protocol;
 /// of `ipvsadm -Ln`; the list options below give exactly ipvsadm's output
 /// for the same options.
 #[derive(Debug, Parser)]
-#[command(name = "ipvs-ls", version, about)]
+#[command(
+    name = "ipvs-ls",
+    version,
+    about = "List the kernel's IPVS table like ipvsadm -Ln, as JSON, or with the director's health"
+)]
 #[command(group(ArgGroup::new("subject").args([
     "tcp_service", "udp_service", "sctp_service", "fwmark_service",
     "connection", "timeout", "daemon",
@@ -102,6 +106,10 @@ struct Cli {
     /// in --run-dir.
     #[arg(long, value_name = "PATH", requires = "health")]
     control_socket: Vec<PathBuf>,
+
+    /// Write the man page ipvs-ls.8 into DIR and exit (for `make install`).
+    #[arg(long, value_name = "DIR", hide = true, exclusive = true)]
+    generate_man: Option<PathBuf>,
 }
 
 impl Cli {
@@ -151,9 +159,29 @@ impl Cli {
     }
 }
 
+/// ipvs-ls.8, generated from the option definitions above.
+fn write_man_page(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .render(&mut page)?;
+    std::fs::write(dir.join("ipvs-ls.8"), page)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(dir) = &cli.generate_man {
+        return match write_man_page(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ipvs-ls: cannot write {}/ipvs-ls.8: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match cli.request() {
         Ok(request) => inspect::run(&request).await,
         Err(error) => Err(error),

@@ -300,11 +300,14 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, i32> {
         })
 }
 
-/// Writes ldirectord.8 and ipvs-ls.8 generated from the clap definitions.
+/// Writes ldirectord.8 generated from the clap definitions (ipvs-ls.8
+/// comes from `ipvs-ls --generate-man DIR`).
 pub fn write_man_pages(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .render(&mut page)?;
     std::fs::write(dir.join("ldirectord.8"), page)?;
     Ok(())
 }

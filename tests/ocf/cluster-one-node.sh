@@ -56,10 +56,14 @@ trap 'dump' ERR
 daemon_pid() { [ -f "$PIDFILE" ] && cat "$PIDFILE"; }
 # Alive and not a zombie (the VM's PID 1 does not reap orphans).
 alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
-wait_for() { # SECONDS COMMAND...
-    local n=$(( $1 * 5 )); shift
-    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
-    "$@"
+wait_for() { # SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS
+    # A deadline, not a count: under emulation one try can take seconds.
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
 }
 table() { "${X[@]}" ipvsadm -Ln; }
 has_service() { table | grep -q "TCP  $VIP:80 "; }
@@ -86,18 +90,56 @@ ip -n "$NS" link set veth1 up
 ip -n "$NS" addr add 198.51.100.1/24 dev veth0
 
 t "seed the CIB offline (dc-deadtime=2s avoids the 20 s first election)"
-export CIB_file=$W/cib.xml
-cibadmin --empty > "$CIB_file"
-crm_attribute -t crm_config -n stonith-enabled -v false
-crm_attribute -t crm_config -n no-quorum-policy -v ignore
-crm_attribute -t crm_config -n dc-deadtime -v 2s
-crm configure load update - <<CRM
-primitive vip ocf:heartbeat:IPaddr2 params ip=$VIP cidr_netmask=24 nic=veth0 op start timeout=120s op stop timeout=120s op monitor interval=10s timeout=120s
-primitive director ocf:ldirector:ldirectord params configfile=$CF ldirectord=$LDIRECTORD_BIN op start timeout=300s op stop timeout=300s op monitor interval=10s timeout=300s
-group g_lvs vip director
-CRM
+# Written directly (cibadmin/crm_attribute/crmsh take seconds each under
+# software emulation); crm_verify checks it. dc-deadtime=2s avoids the 20 s
+# wait of a first election.
+CIB_file=$W/cib.xml
+cat >"$CIB_file" <<CIB
+<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config>
+      <cluster_property_set id="cib-bootstrap-options">
+        <nvpair id="opt-stonith-enabled" name="stonith-enabled" value="false"/>
+        <nvpair id="opt-no-quorum-policy" name="no-quorum-policy" value="ignore"/>
+        <nvpair id="opt-dc-deadtime" name="dc-deadtime" value="2s"/>
+      </cluster_property_set>
+    </crm_config>
+    <nodes/>
+    <resources>
+      <group id="g_lvs">
+        <primitive id="vip" class="ocf" provider="heartbeat" type="IPaddr2">
+          <instance_attributes id="vip-params">
+            <nvpair id="vip-ip" name="ip" value="$VIP"/>
+            <nvpair id="vip-cidr" name="cidr_netmask" value="24"/>
+            <nvpair id="vip-nic" name="nic" value="veth0"/>
+          </instance_attributes>
+          <operations>
+            <op id="vip-start" name="start" interval="0s" timeout="120s"/>
+            <op id="vip-stop" name="stop" interval="0s" timeout="120s"/>
+            <op id="vip-monitor" name="monitor" interval="10s" timeout="120s"/>
+          </operations>
+        </primitive>
+        <primitive id="director" class="ocf" provider="ldirector" type="ldirectord">
+          <instance_attributes id="director-params">
+            <nvpair id="director-configfile" name="configfile" value="$CF"/>
+            <nvpair id="director-ldirectord" name="ldirectord" value="$LDIRECTORD_BIN"/>
+          </instance_attributes>
+          <operations>
+            <op id="director-start" name="start" interval="0s" timeout="300s"/>
+            <op id="director-stop" name="stop" interval="0s" timeout="300s"/>
+            <op id="director-monitor" name="monitor" interval="10s" timeout="300s"/>
+          </operations>
+        </primitive>
+      </group>
+    </resources>
+    <constraints/>
+  </configuration>
+  <status/>
+</cib>
+CIB
 crm_verify -x "$CIB_file"
-unset CIB_file
+# A guest may have an empty /var/log.
+[ -d /var/log/pacemaker ] || install -d -o hacluster -g haclient -m 770 /var/log/pacemaker
 rm -rf /var/lib/pacemaker/cib/*
 install -o hacluster -g haclient -m 600 "$W/cib.xml" /var/lib/pacemaker/cib/cib.xml
 

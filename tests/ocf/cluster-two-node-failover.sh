@@ -1,0 +1,449 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Two-node corosync + Pacemaker failover of ldirector, inside ONE kernel with
+# IPVS (run by tests/ocf_agent.rs in the VM guest). Each cluster node is a
+# network namespace (its own IPVS table, its own interfaces) plus a private
+# mount namespace whose /run, /var/lib/pacemaker, /var/log/pacemaker and
+# /var/lib/corosync are bind mounts of a per-node folder, so the two
+# Pacemaker stacks share nothing but the kernel and the PID namespace.
+#
+#   switch namespace: bridge br0 (203.0.113.0/24), one port per namespace
+#   node A, node B:   cluster nodes (corosync over the bridge), each with
+#                     the group  director (ocf:ldirector:ldirectord) + vip
+#                     (ocf:heartbeat:IPaddr2 203.0.113.100), preferring A
+#   real server:      an echo server on :8080, VIP on lo (direct routing)
+#   client:           long-lived connections + one new connection every
+#                     100 ms through the VIP
+#
+# The director's config has syncdaemon=master (the active node runs the IPVS
+# connection sync master); node B runs the sync backup, so the connections
+# established through A exist in B's table before the failover.
+#
+# Asserts: the group starts on A (VIP on A, A's table programmed with the
+# sync master running, B's table empty); crm_standby of A moves it to B (VIP
+# on B only, B's table programmed, A's table cleaned); the client's new
+# connections work again through B. Prints one line
+#   FAILOVER-RESULT standby_to_traffic_s=... outage_s=... \
+#     established=N synced_before=M survived=S
+# standby_to_traffic_s: from crm_standby to the first new connection served
+# by B; outage_s: the longest time without a successful new connection;
+# synced_before: long-lived connections found in B's table before the move;
+# survived: long-lived connections that still echo after it. Under software
+# emulation these times are far above real hardware's. The cluster (and with
+# it the group) is stopped by the cleanup.
+#
+# Environment: LDIRECTORD_BIN (the daemon binary, required), W (work dir).
+# Every process is stopped by its pid file, every namespace deleted by name.
+set -euo pipefail
+: "${LDIRECTORD_BIN:?set LDIRECTORD_BIN to the ldirectord binary}"
+W=${W:-/tmp/ocf-failover-$$}
+PY=/usr/bin/python3
+SW=fosw-$$
+declare -A NS=([a]=foa-$$ [b]=fob-$$ [c]=foc-$$ [r]=for-$$)
+declare -A IP=([a]=203.0.113.1 [b]=203.0.113.2 [c]=203.0.113.10 [r]=203.0.113.20)
+VIP=203.0.113.100
+PORT=8080
+PERSISTENT=10
+WAIT=300s
+CF=$W/failover.cf
+PIDFILE_NAME=ldirectord.${CF##*/}.pid
+t() { echo "[$(date +%T.%3N)] $*"; }
+fail() {
+    echo "FAIL: $*" >&2
+    dump
+    exit 1
+}
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+wait_for() { # SECONDS COMMAND...: until COMMAND succeeds, at most SECONDS
+    # A deadline, not a count: under emulation one try can take seconds.
+    # Every try costs CPU the cluster needs, hence the pause between tries.
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 1
+    done
+}
+stop_pidfile() { # PIDFILE SECONDS: SIGTERM, wait, then SIGKILL
+    local pf=$1 secs=$2 pid
+    [ -f "$pf" ] || return 0
+    pid=$(cat "$pf")
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq $((secs * 5))); do alive "$pid" || break; sleep 0.2; done
+        alive "$pid" && kill -KILL "$pid" 2>/dev/null
+    fi
+    rm -f "$pf"
+}
+
+# Runs a command as cluster node $1: in its network namespace and with its
+# own runtime folders mounted over the shared ones. A script (not a function)
+# that execs all the way down, so `setsid node.sh ... &` leaves the daemon's
+# own pid in $!.
+node() {
+    local n=$1
+    shift
+    "$W/node.sh" "${NS[$n]}" "$W/$n" "$@"
+}
+
+cleanup() {
+    set +e
+    t "cleanup"
+    touch "$W/client.stop"
+    stop_pidfile "$W/client.pid" 20
+    for n in b a; do stop_pidfile "$W/$n/pacemakerd.pid" 180; done
+    for n in b a; do stop_pidfile "$W/$n/corosync.pid" 60; done
+    # A director Pacemaker failed to stop: by its pid file, never by name.
+    for n in a b; do stop_pidfile "$W/$n/run/$PIDFILE_NAME" 60; done
+    stop_pidfile "$W/real.pid" 10
+    for ns in "${NS[@]}" "$SW"; do ip netns del "$ns" 2>/dev/null; done
+}
+trap cleanup EXIT
+# A subshell, so its `set +e` does not leak into the script.
+dump() (
+    set +e
+    for n in a b; do
+        echo "--- node $n: crm_mon ---"
+        node "$n" crm_mon -1 -f 2>&1
+        echo "--- node $n: ipvsadm -Ln / -Lnc / --daemon ---"
+        ip netns exec "${NS[$n]}" ipvsadm -Ln
+        ip netns exec "${NS[$n]}" ipvsadm -Lnc
+        ip netns exec "${NS[$n]}" ipvsadm -L --daemon
+        echo "--- node $n: addresses ---"
+        ip -n "${NS[$n]}" -br addr
+        echo "--- node $n: pacemaker.log (agent lines) ---"
+        grep -E 'ldirectord|director|IPaddr2|vip' "$W/$n/pacemaker.log" 2>/dev/null | tail -n 30
+    done
+)
+trap dump ERR
+
+for tool in corosync pacemakerd crm_mon crm_standby cibadmin ipvsadm unshare "$PY"; do
+    command -v "$tool" >/dev/null || fail "$tool is not installed (tests/setup/install.sh)"
+done
+[ -e /proc/net/ip_vs ] || fail "this kernel has no IPVS: run in the VM"
+
+mkdir -p "$W/bin"
+cat >"$W/node.sh" <<'NODE'
+#!/bin/sh
+# node.sh NETNS NODE_DIR COMMAND...
+ns=$1
+dir=$2
+shift 2
+exec ip netns exec "$ns" unshare --mount --propagation private /bin/sh -c '
+    d=$1
+    shift
+    mount --bind "$d/run" /run &&
+        mount --bind "$d/lib-pacemaker" /var/lib/pacemaker &&
+        mount --bind "$d/log-pacemaker" /var/log/pacemaker &&
+        mount --bind "$d/lib-corosync" /var/lib/corosync || exit 125
+    exec "$@"' node "$dir" "$@"
+NODE
+chmod 755 "$W/node.sh"
+# Outside the per-node /run, so both nodes see the same binary.
+cp "$LDIRECTORD_BIN" "$W/bin/ldirectord"
+LD=$W/bin/ldirectord
+
+cat >"$CF" <<CF
+checktimeout=2
+checkinterval=1
+quiescent=no
+syncdaemon=master
+syncinterface=eth0
+syncid=7
+
+virtual=$VIP:$PORT
+	real=${IP[r]}:$PORT gate
+	checktype=connect
+	scheduler=rr
+	protocol=tcp
+CF
+"$LD" --check "$CF" >/dev/null
+
+t "network: bridge + node A, node B, client, real server"
+ip netns add "$SW"
+ip -n "$SW" link add br0 type bridge mcast_snooping 0
+ip -n "$SW" link set br0 up
+for n in a b c r; do
+    ip netns add "${NS[$n]}"
+    ip -n "${NS[$n]}" link set lo up
+    ip -n "$SW" link add "p$n" type veth peer name eth0 netns "${NS[$n]}"
+    ip -n "$SW" link set "p$n" master br0 up
+    ip -n "${NS[$n]}" link set eth0 up
+    ip -n "${NS[$n]}" addr add "${IP[$n]}/24" dev eth0
+done
+# Direct routing: the real server owns the VIP on lo but never answers ARP
+# for it, so only the active director attracts the VIP's traffic.
+ip -n "${NS[r]}" addr add "$VIP/32" dev lo
+ip netns exec "${NS[r]}" sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+
+cat >"$W/echo.py" <<'PY'
+import socket, sys, threading
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1])))
+srv.listen(256)
+def serve(conn):
+    with conn:
+        for line in conn.makefile("rb"):
+            conn.sendall(line)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+PY
+cat >"$W/client.py" <<'PY'
+# Opens N long-lived connections through the VIP (5 exchanges each, enough
+# for the sync master to replicate them), then one new connection every
+# 200 ms until the stop file appears; finally tries every long-lived one.
+import json, os, socket, sys, time
+vip, port, n, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def talk(s, msg):
+    s.sendall(msg)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        data = s.recv(4096)
+        if not data:
+            raise ConnectionError("closed by peer")
+        buf += data
+    return buf
+conns = []
+for i in range(n):
+    s = socket.create_connection((vip, port), timeout=10)
+    for k in range(5):
+        talk(s, b"hello %d %d\n" % (i, k))
+    conns.append(s)
+with open(work + "/client.ports", "w") as f:
+    f.write("".join("%d\n" % s.getsockname()[1] for s in conns))
+with open(work + "/client.ready", "w") as f:
+    f.write("%d\n" % len(conns))
+stop = work + "/client.stop"
+with open(work + "/client.log", "w", buffering=1) as log:
+    while not os.path.exists(stop):
+        started = time.time()
+        try:
+            s = socket.create_connection((vip, port), timeout=1)
+            s.settimeout(1)
+            talk(s, b"probe\n")
+            s.close()
+            ok = 1
+        except OSError:
+            ok = 0
+        log.write("%.3f %d\n" % (started, ok))
+        time.sleep(max(0.0, 0.2 - (time.time() - started)))
+survived = 0
+for i, s in enumerate(conns):
+    try:
+        s.settimeout(5)
+        if talk(s, b"after %d\n" % i) == b"after %d\n" % i:
+            survived += 1
+    except OSError:
+        pass
+with open(work + "/client.result", "w") as f:
+    json.dump({"established": n, "survived": survived}, f)
+PY
+
+t "real server"
+setsid ip netns exec "${NS[r]}" "$PY" "$W/echo.py" "$PORT" >"$W/real.log" 2>&1 &
+echo $! >"$W/real.pid"
+listening() { ip netns exec "${NS[c]}" "$PY" -c "import socket; socket.create_connection(('${IP[r]}', $PORT), timeout=1).close()" 2>/dev/null; }
+wait_for 60 listening || fail "the real server does not listen"
+
+t "per-node runtime folders and the CIB, seeded offline"
+# Written directly (cibadmin/crm_attribute/crmsh take seconds each under
+# software emulation); crm_verify checks it. dc-deadtime=2s avoids the 20 s
+# wait of a first election.
+CIB_file=$W/cib.xml
+cat >"$CIB_file" <<CIB
+<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">
+  <configuration>
+    <crm_config>
+      <cluster_property_set id="cib-bootstrap-options">
+        <nvpair id="opt-stonith-enabled" name="stonith-enabled" value="false"/>
+        <nvpair id="opt-no-quorum-policy" name="no-quorum-policy" value="ignore"/>
+        <nvpair id="opt-dc-deadtime" name="dc-deadtime" value="2s"/>
+      </cluster_property_set>
+    </crm_config>
+    <nodes/>
+    <resources>
+      <group id="g_lvs">
+        <primitive id="director" class="ocf" provider="ldirector" type="ldirectord">
+          <instance_attributes id="director-params">
+            <nvpair id="director-configfile" name="configfile" value="$CF"/>
+            <nvpair id="director-ldirectord" name="ldirectord" value="$LD"/>
+          </instance_attributes>
+          <operations>
+            <op id="director-start" name="start" interval="0s" timeout="300s"/>
+            <op id="director-stop" name="stop" interval="0s" timeout="300s"/>
+            <op id="director-monitor" name="monitor" interval="30s" timeout="300s"/>
+          </operations>
+        </primitive>
+        <primitive id="vip" class="ocf" provider="heartbeat" type="IPaddr2">
+          <instance_attributes id="vip-params">
+            <nvpair id="vip-ip" name="ip" value="$VIP"/>
+            <nvpair id="vip-cidr" name="cidr_netmask" value="24"/>
+            <nvpair id="vip-nic" name="nic" value="eth0"/>
+          </instance_attributes>
+          <operations>
+            <op id="vip-start" name="start" interval="0s" timeout="120s"/>
+            <op id="vip-stop" name="stop" interval="0s" timeout="120s"/>
+            <op id="vip-monitor" name="monitor" interval="30s" timeout="120s"/>
+          </operations>
+        </primitive>
+      </group>
+    </resources>
+    <constraints>
+      <rsc_location id="g_lvs-prefers-a" rsc="g_lvs" node="nodeA" score="100"/>
+    </constraints>
+  </configuration>
+  <status/>
+</cib>
+CIB
+crm_verify -x "$CIB_file"
+# The mount points (a guest may have an empty /var/log).
+mkdir -p /var/lib/corosync /var/lib/pacemaker
+[ -d /var/log/pacemaker ] || install -d -o hacluster -g haclient -m 770 /var/log/pacemaker
+for n in a b; do
+    d=$W/$n
+    mkdir -p "$d/run" "$d/lib-corosync"
+    install -d -m 1777 "$d/run/lock"
+    install -d -m 1755 "$d/run/resource-agents"
+    install -d -o hacluster -g haclient -m 770 "$d/log-pacemaker"
+    install -d -o hacluster -g haclient -m 750 "$d/lib-pacemaker"
+    for sub in cib pengine blackbox cores; do
+        install -d -o hacluster -g haclient -m 750 "$d/lib-pacemaker/$sub"
+    done
+    install -o hacluster -g haclient -m 600 "$W/cib.xml" "$d/lib-pacemaker/cib/cib.xml"
+done
+
+# Token timeouts generous for software emulation, where a busy guest
+# must not look like a dead node.
+cat >"$W/corosync.conf" <<COROSYNC
+totem {
+    version: 2
+    cluster_name: ocffailover
+    transport: knet
+    crypto_cipher: none
+    crypto_hash: none
+    token: 10000
+}
+logging {
+    to_stderr: yes
+    to_logfile: no
+    to_syslog: no
+    timestamp: on
+}
+quorum {
+    provider: corosync_votequorum
+}
+nodelist {
+    node {
+        name: nodeA
+        nodeid: 1
+        ring0_addr: ${IP[a]}
+    }
+    node {
+        name: nodeB
+        nodeid: 2
+        ring0_addr: ${IP[b]}
+    }
+}
+COROSYNC
+# In a node's namespace: corosync finds its own node by its addresses.
+ip netns exec "${NS[a]}" corosync -t -c "$W/corosync.conf" >/dev/null
+
+t "corosync on both nodes"
+for n in a b; do
+    setsid "$W/node.sh" "${NS[$n]}" "$W/$n" corosync -f -c "$W/corosync.conf" \
+        >"$W/$n/corosync.log" 2>&1 &
+    echo $! >"$W/$n/corosync.pid"
+done
+two_members() { node a corosync-quorumtool -s 2>/dev/null | grep -Eq '^Total votes:[[:space:]]+2'; }
+wait_for 180 two_members || fail "corosync: the two nodes never formed one membership"
+
+# One node after the other: two Pacemaker stacks starting at once on an
+# emulated CPU starve each other (daemons time out and respawn), and A
+# starting first becomes the DC.
+start_pacemaker() {
+    PCMK_logfile=$W/$1/pacemaker.log setsid "$W/node.sh" "${NS[$1]}" "$W/$1" pacemakerd \
+        >"$W/$1/pacemakerd.out" 2>&1 &
+    echo $! >"$W/$1/pacemakerd.pid"
+}
+t "pacemakerd on node A"
+start_pacemaker a
+a_online() { node a crm_mon -1 2>/dev/null | grep -q 'Online: \[ nodeA \]'; }
+wait_for 300 a_online || fail "node A never came online"
+t "pacemakerd on node B"
+start_pacemaker b
+both_online() { node a crm_mon -1 2>/dev/null | grep -q 'Online: \[ nodeA nodeB \]'; }
+wait_for 300 both_online || fail "the nodes never both came online"
+node a crm_resource --wait --timeout=$WAIT
+t "cluster settled"
+node a crm_mon -1 | sed -n '/Node List/,$p'
+
+started_on() { # RESOURCE NODE
+    node a crm_mon -1 --output-as=xml |
+        tr '\n' ' ' | grep -Eq "<resource id=\"$1\" [^>]*role=\"Started\"[^>]*>[[:space:]]*<node name=\"$2\""
+}
+has_vip() { ip -n "${NS[$1]}" -br addr show eth0 | grep -q "$VIP/24"; }
+has_service() { ip netns exec "${NS[$1]}" ipvsadm -Ln | grep -q "TCP  $VIP:$PORT "; }
+started_on director nodeA || fail "director not started on nodeA"
+started_on vip nodeA || fail "vip not started on nodeA"
+has_vip a || fail "VIP not on node A"
+! has_vip b || fail "VIP on node B too"
+has_service a || fail "node A's table lacks $VIP:$PORT"
+! has_service b || fail "node B's table has $VIP:$PORT before the failover"
+ip netns exec "${NS[a]}" ipvsadm -L --daemon | grep -q 'master sync daemon' ||
+    fail "the director on A did not start the sync master: $(ip netns exec "${NS[a]}" ipvsadm -L --daemon)"
+
+t "sync backup on node B"
+ip netns exec "${NS[b]}" ipvsadm --start-daemon backup --mcast-interface eth0 --syncid 7
+
+t "client: $PERSISTENT long-lived connections, then a new one every 200 ms"
+rm -f "$W/client.ready" "$W/client.ports" "$W/client.stop" "$W/client.result"
+setsid ip netns exec "${NS[c]}" "$PY" "$W/client.py" "$VIP" "$PORT" "$PERSISTENT" "$W" \
+    >"$W/client.out" 2>&1 &
+echo $! >"$W/client.pid"
+wait_for 120 test -s "$W/client.ready" || fail "client could not connect: $(cat "$W/client.out")"
+# The long-lived connections (by the client's port) in B's table.
+synced() {
+    ip netns exec "${NS[b]}" ipvsadm -Lnc |
+        awk -v c="${IP[c]}" -v v="$VIP:$PORT" 'NR == FNR { want[c ":" $1] = 1; next }
+            $3 == "ESTABLISHED" && ($4 in want) && $5 == v { n++ } END { print n + 0 }' "$W/client.ports" -
+}
+all_synced() { [ "$(synced)" -ge "$PERSISTENT" ]; }
+wait_for 30 all_synced || true
+synced_before=$(synced)
+t "$synced_before of $PERSISTENT connections are in node B's table"
+# Some successful new connections before the move, so a gap is measurable.
+served() { awk '$2 == 1' "$W/client.log" 2>/dev/null | grep -q .; }
+wait_for 60 served || fail "no new client connection succeeded through node A"
+
+t "failover: crm_standby nodeA"
+standby_at=$(date +%s.%N)
+node a crm_standby -N nodeA -v on
+node a crm_resource --wait --timeout=$WAIT
+moved_at=$(date +%s.%N)
+t "moved"
+node a crm_mon -1 | sed -n '/Node List/,$p'
+started_on director nodeB || fail "director not started on nodeB"
+started_on vip nodeB || fail "vip not started on nodeB"
+has_vip b || fail "VIP not on node B"
+! has_vip a || fail "VIP still on node A"
+has_service b || fail "node B's table lacks $VIP:$PORT"
+! has_service a || fail "node A's table still holds $VIP:$PORT"
+served_after() { awk -v t="$moved_at" '$1 > t && $2 == 1' "$W/client.log" | grep -q .; }
+wait_for 120 served_after || fail "client traffic never resumed through node B"
+sleep 2
+touch "$W/client.stop"
+wait_for 60 test -s "$W/client.result" || fail "client did not finish: $(cat "$W/client.out")"
+stop_pidfile "$W/client.pid" 10
+result=$(cat "$W/client.result")
+survived=$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["survived"])' <<<"$result")
+# The outage is the longest run without a successful new connection; it
+# ends when the first one succeeds through node B.
+read -r gap to_traffic < <(awk -v t="$standby_at" '
+    $2 == 1 { if (last != "" && $1 - last > gap) { gap = $1 - last; resumed = $1 }
+              last = $1 }
+    END { printf "%.2f %.2f\n", gap, resumed - t }' "$W/client.log")
+echo "FAILOVER-RESULT standby_to_traffic_s=$to_traffic outage_s=$gap established=$PERSISTENT synced_before=$synced_before survived=$survived"
+
+t "PASS"
