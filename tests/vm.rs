@@ -23,6 +23,17 @@ fn daemon_suite_in_vm() {
     run_suite_in_vm("daemon_kernel", &[]);
 }
 
+/// The load-balancer lab (`tests/daemon_lab.rs`): real nginx reals and a
+/// client in network namespaces, NAT and DR, side by side with the Perl
+/// ldirectord. `LDIRECTOR_LAB_FILTER` narrows it to matching tests while
+/// developing.
+#[test]
+fn daemon_lab_suite_in_vm() {
+    let filter = std::env::var("LDIRECTOR_LAB_FILTER").unwrap_or_default();
+    let filters: Vec<&str> = filter.split_whitespace().collect();
+    run_suite_in_vm("daemon_lab", &filters);
+}
+
 #[test]
 fn ocf_agent_suite_in_vm() {
     // Only the guest tests proven in the VM so far; ocf-tester, the VIP,
