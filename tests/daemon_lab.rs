@@ -1021,7 +1021,7 @@ fn op_lines(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// 5. failurecount=3: the real stays in the table through two failed checks
+/// Scenario 5, failurecount=3: the real stays in the table through two failed checks
 /// and is quiesced at the third. The failed checks are counted in the
 /// real's access log (each check is one `/health 404`); "up after two" is
 /// only asserted when the count read before and after the table read agree,
@@ -1108,7 +1108,7 @@ fn failurecount_three_matches_ldirectord() {
     assert_eq!(perl, ours, "ldirectord (left) and ldirector (right) differ");
 }
 
-/// 6 and 7. A reload that adds a real, removes one and changes a weight
+/// Scenarios 6 and 7: a reload that adds a real, removes one and changes a weight
 /// sends exactly those three operations, while a client loop through the
 /// VIP never sees a failed request; then a broken config at reload changes
 /// nothing and the daemon keeps running.
@@ -1212,7 +1212,7 @@ fn reload_applies_only_the_difference_under_traffic() {
     d.stop();
 }
 
-/// 8. kill -9 under client traffic leaves the table as it is; a restarted
+/// Scenario 8: kill -9 under client traffic leaves the table as it is; a restarted
 /// director adopts it without a single change, and no request fails.
 #[test]
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
