@@ -30,8 +30,11 @@ fn daemon_suite_in_vm() {
 #[test]
 fn daemon_lab_suite_in_vm() {
     let filter = std::env::var("LDIRECTOR_LAB_FILTER").unwrap_or_default();
-    let filters: Vec<&str> = filter.split_whitespace().collect();
-    run_suite_in_vm("daemon_lab", &filters);
+    // --nocapture: the lab's progress lines (elapsed time per checkpoint)
+    // are the figures for where a run spends its time.
+    let mut args = vec!["--nocapture"];
+    args.extend(filter.split_whitespace());
+    run_suite_in_vm("daemon_lab", &args);
 }
 
 #[test]
