@@ -37,9 +37,8 @@ const CHANGED_VIRTUAL: usize = 617;
 const CHANGED_REAL: usize = 4;
 
 fn generate(changed_weight: Option<u32>) -> String {
-    let mut text = String::from(
-        "checktimeout=5\ncheckinterval=10\nquiescent=yes\nlogfile=\"local0\"\n\n",
-    );
+    let mut text =
+        String::from("checktimeout=5\ncheckinterval=10\nquiescent=yes\nlogfile=\"local0\"\n\n");
     for v in 0..VIRTUALS {
         let (a, b) = (v / 250, v % 250);
         text.push_str(&format!("virtual=10.{a}.{b}.1:80\n"));
@@ -149,7 +148,11 @@ fn main() {
         times.push(start.elapsed());
         ops = planned;
     }
-    assert_eq!(ops.len(), 1, "one changed weight must be one operation: {ops:?}");
+    assert_eq!(
+        ops.len(),
+        1,
+        "one changed weight must be one operation: {ops:?}"
+    );
     assert!(
         matches!(&ops[0], Op::EditDest(_, d) if d.weight == 9),
         "{ops:?}"

@@ -284,7 +284,7 @@ impl Real {
             ),
         )
         .unwrap();
-        let mut real = Real {
+        let real = Real {
             name,
             addr,
             dir,
