@@ -112,10 +112,22 @@ fn kernel_table(state: &DirectorState) -> Vec<ServiceEntry> {
         .collect()
 }
 
+/// Time spent in each phase of one reload.
+#[derive(Default, Clone, Copy)]
+struct Phases {
+    parse: Duration,
+    check_plan: Duration,
+    plan: Duration,
+}
+
 /// One reload: parse, check plan, reconfigure, desired, plan.
-fn reload(running: &DirectorState, kernel: &[ServiceEntry], text: &str) -> (Vec<Op>, usize) {
+fn reload(running: &DirectorState, kernel: &[ServiceEntry], text: &str) -> (Vec<Op>, Phases) {
+    let t0 = Instant::now();
     let config = parse(text);
+    let t1 = Instant::now();
     let check_plan = CheckPlan::from_config(&config);
+    std::hint::black_box(&check_plan);
+    let t2 = Instant::now();
     let labels = checks::labels(&config);
     let next = running.reconfigure(managed_virtuals(&config), kernel, |v| {
         labels.get(&v.service.key).cloned().unwrap_or_default()
@@ -123,7 +135,13 @@ fn reload(running: &DirectorState, kernel: &[ServiceEntry], text: &str) -> (Vec<
     let mut managed: BTreeSet<_> = running.managed_keys();
     managed.extend(next.managed_keys());
     let ops = plan(&next.desired(), kernel, &managed);
-    (ops, std::hint::black_box(check_plan).checks.len())
+    let t3 = Instant::now();
+    let phases = Phases {
+        parse: t1 - t0,
+        check_plan: t2 - t1,
+        plan: t3 - t2,
+    };
+    (ops, phases)
 }
 
 fn main() {
@@ -140,12 +158,12 @@ fn main() {
     assert!(unchanged.is_empty(), "{unchanged:?}");
 
     let new_text = generate(Some(9));
-    let mut times: Vec<Duration> = Vec::with_capacity(rounds);
+    let mut times: Vec<(Duration, Phases)> = Vec::with_capacity(rounds);
     let mut ops = Vec::new();
     for _ in 0..rounds {
         let start = Instant::now();
-        let (planned, _) = reload(&running, &kernel, &new_text);
-        times.push(start.elapsed());
+        let (planned, phases) = reload(&running, &kernel, &new_text);
+        times.push((start.elapsed(), phases));
         ops = planned;
     }
     assert_eq!(
@@ -157,8 +175,9 @@ fn main() {
         matches!(&ops[0], Op::EditDest(_, d) if d.weight == 9),
         "{ops:?}"
     );
-    times.sort();
+    times.sort_by_key(|(total, _)| *total);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (median, phases) = times[rounds / 2];
     println!(
         "reload_plan: {VIRTUALS} virtuals x {REALS} reals, one weight changed: \
          {} IPVS operation(s) planned ({:?})",
@@ -168,8 +187,15 @@ fn main() {
     println!(
         "  parse + check plan + reconfigure + desired + plan: median {:.1} ms, \
          min {:.1} ms, max {:.1} ms over {rounds} round(s)",
-        ms(times[rounds / 2]),
-        ms(times[0]),
-        ms(times[rounds - 1])
+        ms(median),
+        ms(times[0].0),
+        ms(times[rounds - 1].0)
+    );
+    println!(
+        "  median round: parse {:.1} ms, check plan {:.1} ms, \
+         reconfigure + desired + plan {:.1} ms",
+        ms(phases.parse),
+        ms(phases.check_plan),
+        ms(phases.plan)
     );
 }
