@@ -23,6 +23,41 @@ fn daemon_suite_in_vm() {
     run_suite_in_vm("daemon_kernel", &[]);
 }
 
+/// The load-balancer lab (`tests/daemon_lab.rs`): real nginx reals and a
+/// client in network namespaces, NAT and DR. Three VMs, each within the
+/// budget on a loaded 2-core machine: each failure schedule side by side
+/// with the Perl ldirectord (about 9-10 min of guest time each when the host
+/// is busy; both in one VM took 1177 s), and everything else (failurecount,
+/// reload, kill -9). `LDIRECTOR_LAB_FILTER` (libtest filter words) replaces
+/// the selection while developing.
+#[test]
+fn daemon_lab_suite_in_vm() {
+    run_lab_in_vm(&["--skip", "schedule_matches_ldirectord"]);
+}
+
+#[test]
+fn daemon_lab_quiescent_side_by_side_in_vm() {
+    run_lab_in_vm(&["quiescent_cleanstop_schedule_matches_ldirectord"]);
+}
+
+#[test]
+fn daemon_lab_removing_side_by_side_in_vm() {
+    run_lab_in_vm(&["removing_no_cleanstop_schedule_matches_ldirectord"]);
+}
+
+fn run_lab_in_vm(selection: &[&str]) {
+    // --nocapture: the lab's progress lines (elapsed time per checkpoint)
+    // show where a run spends its time.
+    let mut args = vec!["--nocapture"];
+    let filter = std::env::var("LDIRECTOR_LAB_FILTER").unwrap_or_default();
+    if filter.trim().is_empty() {
+        args.extend_from_slice(selection);
+    } else {
+        args.extend(filter.split_whitespace());
+    }
+    run_suite_in_vm("daemon_lab", &args);
+}
+
 #[test]
 fn daemon_features_suite_in_vm() {
     let filters: Vec<String> = std::env::var("LDIRECTOR_VM_FILTER")

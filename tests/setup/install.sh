@@ -58,6 +58,8 @@ packages=(
     # comes from util-linux
     ldirectord
     util-linux
+    # the load-balancer lab in the VM (tests/daemon_lab.rs): client traffic
+    curl
 )
 
 missing=()
