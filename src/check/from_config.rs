@@ -104,6 +104,16 @@ impl CheckPlan {
         CheckPlan { checks }
     }
 
+    /// Position of each check by id, for lookups per result: the daemon
+    /// handles thousands of results a second, too many for a linear search.
+    pub fn index(&self) -> HashMap<SpecId, usize> {
+        self.checks
+            .iter()
+            .enumerate()
+            .map(|(position, check)| (check.id, position))
+            .collect()
+    }
+
     pub fn get(&self, id: SpecId) -> Option<&PlannedCheck> {
         self.checks.iter().find(|check| check.id == id)
     }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::check::from_config::{CheckPlan, Member};
+use crate::check::from_config::{CheckPlan, Member, PlannedCheck};
 use crate::check::scheduler::CheckResult;
 use crate::config::{CheckType, Config, Virtual};
 use crate::director::managed::{kernel_port, service_key, RealKey};
@@ -56,8 +56,14 @@ pub fn planned_keys(config: &Config, plan: &CheckPlan) -> Vec<RealKey> {
 }
 
 /// The observations one result stands for.
-pub fn observations(config: &Config, plan: &CheckPlan, result: &CheckResult) -> Vec<Observation> {
-    let Some(check) = plan.get(result.id) else {
+/// `check` is the planned check `result` came from (None: a check of an
+/// earlier plan, which stands for nothing now).
+pub fn observations(
+    config: &Config,
+    check: Option<&PlannedCheck>,
+    result: &CheckResult,
+) -> Vec<Observation> {
+    let Some(check) = check else {
         return Vec::new();
     };
     let reason = match &result.outcome {

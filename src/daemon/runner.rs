@@ -154,6 +154,8 @@ struct Daemon {
     scheduler: Scheduler,
     results: tokio::sync::mpsc::UnboundedReceiver<CheckResult>,
     plan: CheckPlan,
+    /// `plan`'s checks by id.
+    plan_index: std::collections::HashMap<crate::check::from_config::SpecId, usize>,
     /// Services owned by an earlier config of this run, deleted by the
     /// next reconcile when the new config drops them.
     retired: BTreeSet<ServiceKey>,
@@ -201,6 +203,7 @@ impl Daemon {
             })),
             scheduler,
             results,
+            plan_index: plan.index(),
             plan,
             retired: BTreeSet::new(),
             stop: CancellationToken::new(),
@@ -274,7 +277,7 @@ impl Daemon {
                 r = self.results.recv() => r,
             };
             let Some(result) = result else { break };
-            for obs in checks::observations(&self.config, &self.plan, &result) {
+            for obs in checks::observations(&self.config, self.planned(&result), &result) {
                 waiting.remove(&obs.key);
                 self.observe(obs);
             }
@@ -282,11 +285,22 @@ impl Daemon {
         self.scan_maintenance();
     }
 
-    fn observe(&mut self, obs: crate::director::state::Observation) {
+    /// Records one observation; true when the real went up or down.
+    fn observe(&mut self, obs: crate::director::state::Observation) -> bool {
         let transition = self.lock().state.observe(obs);
-        if let Some(t) = transition {
-            self.announce(&t);
+        match transition {
+            Some(t) => {
+                self.announce(&t);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// The planned check a result belongs to, if it is still planned.
+    fn planned(&self, result: &CheckResult) -> Option<&crate::check::from_config::PlannedCheck> {
+        let position = *self.plan_index.get(&result.id)?;
+        self.plan.checks.get(position)
     }
 
     /// Logs a readiness change and writes the monitor file.
@@ -539,11 +553,12 @@ impl Daemon {
                 }
                 result = self.results.recv() => {
                     if let Some(result) = result {
-                        let before = self.lock().state.desired();
-                        for obs in checks::observations(&self.config, &self.plan, &result) {
-                            self.observe(obs);
+                        // Only an up/down transition changes the desired
+                        // table; rebuilding it per result was O(reals) on
+                        // every one of thousands of results a second.
+                        for obs in checks::observations(&self.config, self.planned(&result), &result) {
+                            dirty |= self.observe(obs);
                         }
-                        dirty = self.lock().state.desired() != before;
                     }
                 }
                 _ = maintenance.tick() => {
@@ -700,6 +715,7 @@ impl Daemon {
         // Unchanged checks keep running (and their health); changed ones
         // restart under their new definition.
         self.scheduler.apply(&plan);
+        self.plan_index = plan.index();
         self.plan = plan;
         self.config = Arc::new(config);
         self.reconcile().await;
