@@ -154,13 +154,9 @@ impl HttpChecker {
             let tcp = TcpStream::connect(connect_to).await?;
             let _ = tcp.set_nodelay(true);
             let outcome = if url.https && !proxy {
-                let name = tls::server_name(
-                    self.virtualhost.as_deref().or(Some(url.host.as_str())),
-                    connect_to.ip(),
-                );
-                let connector = tokio_rustls::TlsConnector::from(self.tls_config()?);
-                let stream = connector.connect(name, tcp).await?;
-                self.exchange(stream, request).await?
+                // Boxed so that the TLS state (rustls connection, hyper
+                // over it) does not size every plain http check's future.
+                Box::pin(self.exchange_tls(tcp, &url, connect_to, request)).await?
             } else {
                 self.exchange(tcp, request).await?
             };
@@ -178,6 +174,23 @@ impl HttpChecker {
         Err(CheckError::Protocol(format!(
             "too many redirects (more than {MAX_REDIRECTS})"
         )))
+    }
+
+    /// The TLS handshake, then one request over it.
+    async fn exchange_tls(
+        &self,
+        tcp: TcpStream,
+        url: &Url,
+        connect_to: SocketAddr,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<Outcome, CheckError> {
+        let name = tls::server_name(
+            self.virtualhost.as_deref().or(Some(url.host.as_str())),
+            connect_to.ip(),
+        );
+        let connector = tokio_rustls::TlsConnector::from(self.tls_config()?);
+        let stream = connector.connect(name, tcp).await?;
+        self.exchange(stream, request).await
     }
 
     /// One request on one connection.
