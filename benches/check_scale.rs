@@ -19,6 +19,14 @@
 //!   has every connection in flight at once and the allocator keeps that
 //!   memory, so `--no-round` skips it to measure the steady state's RSS.
 //!
+//! - heap traffic from a counting global allocator, independent of the
+//!   machine's load: allocations and bytes allocated per check, and the
+//!   live heap's peak per real over the window.
+//!
+//! Instructions per check (user space, load-independent): run under
+//! `valgrind --tool=callgrind` twice with different `--seconds` and divide
+//! the difference in instructions by the difference in `total_checks`.
+//!
 //! Listeners are spread over 127.0.3.200-249 (this suite's loopback
 //! range), many ports each.
 
