@@ -19,12 +19,22 @@
 //!   has every connection in flight at once and the allocator keeps that
 //!   memory, so `--no-round` skips it to measure the steady state's RSS.
 //!
+//! - heap traffic from a counting global allocator, independent of the
+//!   machine's load: allocations and bytes allocated per check, and the
+//!   live heap's peak per real over the window.
+//!
+//! Instructions per check (user space, load-independent): run under
+//! `valgrind --tool=callgrind` twice with different `--seconds` and divide
+//! the difference in instructions by the difference in `total_checks`.
+//!
 //! Listeners are spread over 127.0.3.200-249 (this suite's loopback
 //! range), many ports each.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +43,53 @@ use ldirector::check::probe::{raise_fd_limit, run_once};
 use ldirector::check::scheduler::Scheduler;
 use ldirector::check::{CheckKind, CheckSpec, Service};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Counts heap traffic so the figures do not depend on the machine's load:
+/// allocations and bytes per check, and the live heap (current and peak).
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static PEAK_LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+fn note_alloc(size: usize) {
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    ALLOCATED_BYTES.fetch_add(size, Ordering::Relaxed);
+    let live = LIVE_BYTES.fetch_add(size, Ordering::Relaxed) + size;
+    PEAK_LIVE_BYTES.fetch_max(live, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counters are only bookkeeping.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_alloc(layout.size());
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_alloc(layout.size());
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_alloc(new_size);
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// Every check result received, warm-up included, for instructions per
+/// check under callgrind (two runs of different length, difference over
+/// difference).
+static TOTAL_CHECKS: AtomicUsize = AtomicUsize::new(0);
 
 /// Listeners per server process (each process has its own fd limit).
 const PER_SERVER: usize = 4000;
@@ -209,6 +266,7 @@ fn run(reals: usize, kind: Kind, seconds: u64, round: bool) {
             let started = Instant::now();
             let outcomes = run_once(&plan).await;
             let elapsed = started.elapsed();
+            TOTAL_CHECKS.fetch_add(outcomes.len(), Ordering::Relaxed);
             let down = outcomes.values().filter(|o| o.result.is_err()).count();
             (format!("{:.0}ms", elapsed.as_secs_f64() * 1000.0), down)
         } else {
@@ -220,9 +278,14 @@ fn run(reals: usize, kind: Kind, seconds: u64, round: bool) {
         scheduler.apply(&plan);
         let warmup = Instant::now() + Duration::from_secs(2);
         while Instant::now() < warmup {
-            let _ = tokio::time::timeout_at(warmup.into(), results.recv()).await;
+            if let Ok(Some(_)) = tokio::time::timeout_at(warmup.into(), results.recv()).await {
+                TOTAL_CHECKS.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let cpu_before = cpu_time();
+        let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
+        let allocated_before = ALLOCATED_BYTES.load(Ordering::Relaxed);
+        PEAK_LIVE_BYTES.store(LIVE_BYTES.load(Ordering::Relaxed), Ordering::Relaxed);
         let window_start = Instant::now();
         let window_end = window_start + Duration::from_secs(seconds);
         let mut lateness = Vec::with_capacity(reals * seconds as usize);
@@ -231,6 +294,7 @@ fn run(reals: usize, kind: Kind, seconds: u64, round: bool) {
         while let Ok(Some(result)) = tokio::time::timeout_at(window_end.into(), results.recv()).await
         {
             lateness.push(result.late_by);
+            TOTAL_CHECKS.fetch_add(1, Ordering::Relaxed);
             if let Err(err) = &result.outcome {
                 failures += 1;
                 first_failure.get_or_insert_with(|| err.to_string());
@@ -238,13 +302,19 @@ fn run(reals: usize, kind: Kind, seconds: u64, round: bool) {
         }
         let window = window_start.elapsed();
         let cpu = cpu_time() - cpu_before;
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
+        let allocated = ALLOCATED_BYTES.load(Ordering::Relaxed) - allocated_before;
+        let live = LIVE_BYTES.load(Ordering::Relaxed);
+        let peak_live = PEAK_LIVE_BYTES.load(Ordering::Relaxed);
         scheduler.shutdown().await;
         lateness.sort();
         let checks = lateness.len();
         println!(
             "reals={reals} kind={kind:?} one_round={round} (down {round_down}) | \
              steady: {:.0} checks/s, cpu {:.0}% of one core, lateness p50={:.1}ms p99={:.1}ms max={:.1}ms, \
-             failures={failures}{} | rss={} MiB (peak {} MiB)",
+             failures={failures}{} | rss={} MiB (peak {} MiB) | \
+             heap: {:.1} allocations/check, {:.0} bytes allocated/check, \
+             live {:.1} MiB (window peak {:.1} MiB, {:.0} bytes/check)",
             checks as f64 / window.as_secs_f64(),
             cpu.as_secs_f64() / window.as_secs_f64() * 100.0,
             percentile(&lateness, 0.5).as_secs_f64() * 1000.0,
@@ -255,7 +325,13 @@ fn run(reals: usize, kind: Kind, seconds: u64, round: bool) {
                 .unwrap_or_default(),
             status_kib("VmRSS") / 1024,
             status_kib("VmHWM") / 1024,
+            allocations as f64 / checks.max(1) as f64,
+            allocated as f64 / checks.max(1) as f64,
+            live as f64 / MIB,
+            peak_live as f64 / MIB,
+            peak_live as f64 / reals.max(1) as f64,
         );
+        println!("total_checks={}", TOTAL_CHECKS.load(Ordering::Relaxed));
     });
     drop(servers);
 }

@@ -21,6 +21,7 @@
 //!   default, as in ldirectord).
 //! - At most 4 MiB of body is read for matching.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -61,6 +62,22 @@ pub struct HttpChecker {
     /// Built on first use: https checks need it at once, http checks only
     /// if a redirect leads to https.
     tls_config: OnceLock<Result<Arc<ClientConfig>, CheckError>>,
+    /// The first request's URL and headers, built on the first probe and
+    /// reused: they depend only on the spec and the target, and formatting
+    /// them on every probe was a measurable share of a check's CPU.
+    first_hop: OnceLock<FirstHop>,
+}
+
+/// What the first request of a probe needs, ready to send.
+#[derive(Clone)]
+struct FirstHop {
+    /// The target it was built for.
+    addr: SocketAddr,
+    url: Url,
+    /// ldirectord's explicit Host header (none for http_proxy).
+    host: Option<HeaderValue>,
+    /// The request line's target: the path, or the absolute URL via a proxy.
+    request_target: Uri,
 }
 
 impl HttpChecker {
@@ -77,6 +94,7 @@ impl HttpChecker {
             timeout: spec.negotiate_timeout,
             tls_verify: spec.tls_verify.clone(),
             tls_config: OnceLock::new(),
+            first_hop: OnceLock::new(),
         };
         if service == Service::Https {
             // Fail at build time (bad CA file, empty store) rather than on
@@ -113,61 +131,84 @@ impl HttpChecker {
         })
     }
 
+    fn build_first_hop(&self, target: &CheckTarget) -> Result<FirstHop, CheckError> {
+        let url = self.initial_url(target)?;
+        let proxy = self.service == Service::HttpProxy;
+        let host = if proxy {
+            None
+        } else {
+            let text = match &self.virtualhost {
+                Some(virtualhost) => virtualhost.clone(),
+                None => host_text(target.addr.ip()),
+            };
+            Some(header_value(&text)?)
+        };
+        let request_target = request_uri(&url, proxy)?;
+        Ok(FirstHop {
+            addr: target.addr,
+            url,
+            host,
+            request_target,
+        })
+    }
+
+    /// The cached first hop when it was built for this target (always, in
+    /// the daemon: a checker probes its spec's target).
+    fn first_hop(&self, target: &CheckTarget) -> Result<Cow<'_, FirstHop>, CheckError> {
+        if let Some(hop) = self.first_hop.get() {
+            if hop.addr == target.addr {
+                return Ok(Cow::Borrowed(hop));
+            }
+            return self.build_first_hop(target).map(Cow::Owned);
+        }
+        let hop = self.build_first_hop(target)?;
+        Ok(Cow::Borrowed(self.first_hop.get_or_init(|| hop)))
+    }
+
     async fn run(&self, target: &CheckTarget) -> Result<(), CheckError> {
-        let mut url = self.initial_url(target)?;
+        let first = self.first_hop(target)?;
+        let mut url = Cow::Borrowed(&first.url);
         let mut method = match self.method {
             HttpMethod::Get => Method::GET,
             HttpMethod::Head => Method::HEAD,
         };
         let proxy = self.service == Service::HttpProxy;
         // ldirectord's explicit Host header; dropped after a redirect.
-        let mut host_header = if proxy {
-            None
-        } else {
-            Some(
-                self.virtualhost
-                    .clone()
-                    .unwrap_or_else(|| host_text(target.addr.ip())),
-            )
-        };
+        let mut host_header = first.host.clone();
+        let mut request_target = first.request_target.clone();
         for _hop in 0..=MAX_REDIRECTS {
             let connect_to = if proxy {
                 target.addr
             } else {
                 url.socket_addr().await?
             };
-            let host = host_header.clone().unwrap_or_else(|| url.authority());
-            let request_target = if proxy {
-                url.to_string()
-            } else {
-                url.path.clone()
+            let host = match &host_header {
+                Some(host) => host.clone(),
+                None => header_value(&url.authority())?,
             };
             let request = Request::builder()
                 .method(method.clone())
                 .uri(request_target)
-                .header(HOST, header_value(&host)?)
-                .header(USER_AGENT, AGENT)
-                .header(CONNECTION, "close")
+                .header(HOST, host)
+                .header(USER_AGENT, HeaderValue::from_static(AGENT))
+                .header(CONNECTION, HeaderValue::from_static("close"))
                 .body(Empty::<Bytes>::new())
                 .map_err(|err| CheckError::Protocol(format!("cannot build request: {err}")))?;
 
             let tcp = TcpStream::connect(connect_to).await?;
             let _ = tcp.set_nodelay(true);
             let outcome = if url.https && !proxy {
-                let name = tls::server_name(
-                    self.virtualhost.as_deref().or(Some(url.host.as_str())),
-                    connect_to.ip(),
-                );
-                let connector = tokio_rustls::TlsConnector::from(self.tls_config()?);
-                let stream = connector.connect(name, tcp).await?;
-                self.exchange(stream, request).await?
+                // Boxed so that the TLS state (rustls connection, hyper
+                // over it) does not size every plain http check's future.
+                Box::pin(self.exchange_tls(tcp, &url, connect_to, request)).await?
             } else {
                 self.exchange(tcp, request).await?
             };
             match outcome {
                 Outcome::Done(result) => return result,
                 Outcome::Redirect(status, location) => {
-                    url = url.join(&location)?;
+                    url = Cow::Owned(url.join(&location)?);
+                    request_target = request_uri(&url, proxy)?;
                     host_header = None;
                     if status == StatusCode::SEE_OTHER && method != Method::HEAD {
                         method = Method::GET;
@@ -178,6 +219,23 @@ impl HttpChecker {
         Err(CheckError::Protocol(format!(
             "too many redirects (more than {MAX_REDIRECTS})"
         )))
+    }
+
+    /// The TLS handshake, then one request over it.
+    async fn exchange_tls(
+        &self,
+        tcp: TcpStream,
+        url: &Url,
+        connect_to: SocketAddr,
+        request: Request<Empty<Bytes>>,
+    ) -> Result<Outcome, CheckError> {
+        let name = tls::server_name(
+            self.virtualhost.as_deref().or(Some(url.host.as_str())),
+            connect_to.ip(),
+        );
+        let connector = tokio_rustls::TlsConnector::from(self.tls_config()?);
+        let stream = connector.connect(name, tcp).await?;
+        self.exchange(stream, request).await
     }
 
     /// One request on one connection.
@@ -292,6 +350,16 @@ async fn read_body(mut body: hyper::body::Incoming) -> Result<Vec<u8>, CheckErro
         }
     }
     Ok(collected)
+}
+
+/// The request line's target: the path, or the absolute URL via a proxy.
+fn request_uri(url: &Url, proxy: bool) -> Result<Uri, CheckError> {
+    let text = if proxy {
+        url.to_string()
+    } else {
+        url.path.clone()
+    };
+    Uri::try_from(text).map_err(|err| CheckError::Protocol(format!("cannot build request: {err}")))
 }
 
 fn header_value(text: &str) -> Result<HeaderValue, CheckError> {
@@ -525,6 +593,36 @@ mod tests {
             "http://127.0.1.9/f"
         );
         assert!(Url::parse("ftp://x/").is_err());
+    }
+
+    #[test]
+    fn first_hop_is_reused_for_its_target_only() {
+        let checker = checker(
+            Service::Http,
+            spec().request("/health").virtualhost("site.test"),
+        );
+        let first = checker.first_hop(&target()).unwrap();
+        assert_eq!(first.url.to_string(), "http://127.0.1.7:8080/health");
+        assert_eq!(first.host.as_ref().unwrap(), "site.test");
+        assert_eq!(first.request_target, "/health");
+        assert!(matches!(first, Cow::Borrowed(_)));
+        let other = CheckTarget {
+            addr: "127.0.1.9:81".parse().unwrap(),
+            ..target()
+        };
+        let hop = checker.first_hop(&other).unwrap();
+        assert_eq!(hop.url.to_string(), "http://127.0.1.9:81/health");
+        // The cached one still belongs to the first target.
+        let again = checker.first_hop(&target()).unwrap();
+        assert_eq!(again.url.to_string(), "http://127.0.1.7:8080/health");
+        let proxy = HttpChecker::new(
+            Service::HttpProxy,
+            &spec().request("http://www.example.test/x"),
+        )
+        .unwrap();
+        let hop = proxy.first_hop(&target()).unwrap();
+        assert!(hop.host.is_none());
+        assert_eq!(hop.request_target, "http://www.example.test/x");
     }
 
     #[test]

@@ -137,14 +137,20 @@ impl From<std::io::Error> for CheckError {
 /// Runs `fut` for at most `limit`; a late result becomes
 /// [`CheckError::Timeout`]. Every checker wraps its whole exchange in this,
 /// so a check costs at most its timeout whatever the server does.
-pub async fn within<T>(
+///
+///
+/// Not an `async fn`: one keeps `fut` both as its argument and inside the
+/// timeout, doubling the size of every check's future (a boxed future per
+/// probe, thousands per second). `lazy` + `flatten` hold one or the other,
+/// and create the timer only when first polled (inside the runtime).
+pub fn within<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = Result<T, CheckError>>,
-) -> Result<T, CheckError> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(result) => result,
-        Err(_) => Err(CheckError::Timeout(limit)),
-    }
+) -> impl std::future::Future<Output = Result<T, CheckError>> {
+    use futures::FutureExt;
+    futures::future::lazy(move |_| tokio::time::timeout(limit, fut))
+        .flatten()
+        .map(move |bounded| bounded.unwrap_or_else(|_| Err(CheckError::Timeout(limit))))
 }
 
 /// One probe of one real server.
