@@ -205,10 +205,15 @@ fn manifest_dir() -> PathBuf {
 /// A new, empty folder under the target dir (which the guest can see) that
 /// no concurrent run shares.
 fn fresh_outdir(suite: &str) -> PathBuf {
+    // Several tests here boot the same suite (the lab's three selections,
+    // the agent's two) and libtest runs them in parallel: each boot needs
+    // its own folder, or one run clears the other's results.
+    static BOOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let boot = BOOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let profile_dir = profile_dir();
     let dir = profile_dir
         .join("vm-runs")
-        .join(format!("{suite}-{}", std::process::id()));
+        .join(format!("{suite}-{}-{boot}", std::process::id()));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .unwrap_or_else(|e| panic!("cannot clear {}: {e}", dir.display()));
