@@ -179,6 +179,96 @@ fn foreground_daemon_notifies_systemd_of_ready_reload_and_stop() {
     assert!(!pid_file.exists(), "pid file left behind");
 }
 
+/// A HUP or TERM that arrives while the first round of checks runs is
+/// queued, not fatal: the daemon installs its handlers before it writes the
+/// pid file. The first round is made slow by an external check that sleeps.
+#[test]
+#[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
+fn signals_during_the_first_round_are_queued() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let scratch = Scratch::new("early-signals");
+    let slow = scratch.write("slow-check.sh", "#!/bin/sh\nsleep 2\nexit 0\n");
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let check = format!("external\n\tcheckcommand=\"{}\"", slow.display());
+    let config_path = scratch.write("early.cf", &config(&scratch, "10.20.0.4", "", &check));
+    let socket_path = scratch.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let spawn = || Foreground {
+        child: Command::new(LDIRECTORD)
+            .arg("--foreground")
+            .arg(&config_path)
+            .arg("start")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("LDIRECTORD_RUN_DIR", &scratch.dir)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn ldirectord --foreground"),
+    };
+    let started = |daemon: &Foreground| {
+        let line = format!("with pid: {}", daemon.child.id());
+        wait_for("the start line", Duration::from_secs(60), || {
+            scratch.log().contains(&line)
+        });
+    };
+    let signal = |daemon: &Foreground, name: &str| {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &daemon.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    };
+
+    // HUP during the first round: the daemon starts, then reloads.
+    let mut daemon = spawn();
+    started(&daemon);
+    signal(&daemon, "HUP");
+    assert_eq!(next_notification(&socket), "READY=1", "{}", scratch.log());
+    let reloading = next_notification(&socket);
+    assert!(
+        reloading.starts_with("RELOADING=1"),
+        "the early HUP was lost: {reloading:?}\n{}",
+        scratch.log()
+    );
+    assert_eq!(next_notification(&socket), "READY=1");
+    assert!(
+        matches!(daemon.child.try_wait(), Ok(None)),
+        "the daemon died:\n{}",
+        scratch.log()
+    );
+    assert!(daemon.terminate().success(), "{}", scratch.log());
+    assert_eq!(next_notification(&socket), "STOPPING=1");
+
+    // TERM during the first round: a normal stop, cleanup included.
+    let mut daemon = spawn();
+    started(&daemon);
+    signal(&daemon, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(status)) = daemon.child.try_wait() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "TERM during start ignored");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "TERM during start: {status}\n{}",
+        scratch.log()
+    );
+    assert!(
+        !ipvsadm_list().contains("10.20.0.4:80"),
+        "the stop during start left the service:\n{}",
+        ipvsadm_list()
+    );
+    assert!(
+        !scratch.path("ldirectord.early.cf.pid").exists(),
+        "pid file left behind"
+    );
+}
+
 /// A veth pair in the guest, deleted by name on drop.
 struct Veth {
     name: String,

@@ -42,7 +42,10 @@ fn daemon_lab_quiescent_side_by_side_in_vm() {
 
 #[test]
 fn daemon_lab_removing_side_by_side_in_vm() {
-    run_lab_in_vm(&["removing_no_cleanstop_schedule_matches_ldirectord"]);
+    run_lab_in_vm(&[
+        "removing_no_cleanstop_schedule_matches_ldirectord",
+        "reload_and_restart_schedule_matches_ldirectord",
+    ]);
 }
 
 fn run_lab_in_vm(selection: &[&str]) {

@@ -119,6 +119,19 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
         }
     };
     runtime.block_on(async move {
+        // Before the pid file exists, so that nobody can signal a daemon that
+        // would still die of the default action: a HUP (an operator's
+        // reload, a logrotate) during the first round is queued and applied
+        // once running, and a TERM runs the normal stop and cleanup.
+        let signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                let reason = format!("cannot install signal handlers: {e}");
+                error!("{reason}");
+                readiness.failed(&reason);
+                return 1;
+            }
+        };
         let pid = std::process::id();
         if let Err(e) = pidfile::write(&options.pid_path, pid) {
             let reason = format!("cannot write pid file {}: {e}", options.pid_path.display());
@@ -127,7 +140,7 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
             return 1;
         }
         let code = match Daemon::start(options.clone(), parsed.config, &mut readiness).await {
-            Ok(daemon) => daemon.run().await,
+            Ok(daemon) => daemon.run(signals).await,
             Err(reason) => {
                 error!("{reason}");
                 readiness.failed(&reason);
@@ -137,6 +150,24 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
         pidfile::remove_if_ours(&options.pid_path, pid);
         code
     })
+}
+
+/// The signals the daemon handles. Creating a tokio signal stream replaces
+/// the default action at once; deliveries before the loop polls it are kept.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
 }
 
 struct Shared {
@@ -506,21 +537,12 @@ impl Daemon {
         }
     }
 
-    async fn run(mut self) -> i32 {
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                error!("cannot install SIGTERM handler: {e}");
-                return 1;
-            }
-        };
-        let (Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            error!("cannot install signal handlers");
-            return 1;
-        };
+    async fn run(mut self, signals: Signals) -> i32 {
+        let Signals {
+            mut term,
+            mut int,
+            mut hup,
+        } = signals;
         self.serve_control();
         self.serve_metrics();
         let mut watcher = self.config_watcher();
