@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::desired::DesiredTable;
@@ -27,11 +28,13 @@ pub struct RealHealth {
     pub checks_total: u64,
     pub failures_total: u64,
     /// The check's description (`negotiate:http`), for status output.
-    pub check: String,
+    /// Shared by every real of a virtual (a reload of 10,000 reals copied
+    /// it 10,000 times).
+    pub check: Arc<str>,
 }
 
 impl RealHealth {
-    fn new(up: bool, reason: &str, check: String) -> Self {
+    fn new(up: bool, reason: &str, check: Arc<str>) -> Self {
         RealHealth {
             health: Health::new(up),
             reason: reason.to_owned(),
@@ -130,7 +133,7 @@ impl DirectorState {
                 .map(move |d| (e.service.key, d.dest.addr, d.dest.port))
         }));
         for v in &virtuals {
-            let label = check_label(v);
+            let label: Arc<str> = Arc::from(check_label(v));
             for real in &v.reals {
                 let key = v.real_key(real);
                 let carried = previous
@@ -314,7 +317,7 @@ impl DirectorState {
                                 port: r.dest.port,
                                 up: h.health.ready(),
                                 reason: h.reason.clone(),
-                                check: h.check.clone(),
+                                check: h.check.to_string(),
                                 last_check: h.last_check.and_then(unix_seconds),
                                 latency_ms: h.latency_ms,
                                 weight: r.dest.weight,
