@@ -131,6 +131,8 @@ mod tests {
         drop(reloaded);
         assert!(weak.upgrade().is_none(), "unused regex kept alive");
         // And a later use compiles it again.
-        assert!(Receive::new(pattern).unwrap().matches(b"reuse-across-reload-7"));
+        assert!(Receive::new(pattern)
+            .unwrap()
+            .matches(b"reuse-across-reload-7"));
     }
 }
