@@ -70,7 +70,13 @@ fn main() {
         &[exe.into()],
     );
     run.assert_success();
-    println!("VM wall time {:.1}s", run.wall.as_secs_f64());
+    println!(
+        "VM wall time {:.1}s; host load average after the run: {}",
+        run.wall.as_secs_f64(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -223,11 +229,14 @@ fn wait_until(what: &str, limit: Duration, daemon: &mut Daemon, mut ok: impl FnM
     );
 }
 
+/// The daemon's config; its log goes to the folder the host reads.
 fn config(dir: &Path, n: usize, check: CheckType) -> PathBuf {
     let mut body = format!(
         "checkinterval={INTERVAL_S}\nchecktimeout={TIMEOUT_S}\nnegotiatetimeout={TIMEOUT_S}\n\
          failurecount=1\nquiescent=yes\nlogfile=\"{}\"\n\nvirtual={VIP}:80\n",
-        dir.join("ldirectord.log").display()
+        support_vm::guest_outdir()
+            .join(format!("ldirectord-{n}-{}.log", check.name()))
+            .display()
     );
     for i in 0..n {
         writeln!(body, "\treal={} masq 1", real_addr(i)).expect("write to String");
@@ -245,6 +254,10 @@ struct CaseResult {
     failure: Failure,
     /// Seconds from the stop to the first dump showing weight 0.
     samples: Vec<f64>,
+    /// Seconds from when the failing probe had to fail (its tick, plus the
+    /// timeout for a black hole) to the dump showing weight 0: the daemon's
+    /// and the kernel's share, without the wait for the next tick.
+    overheads: Vec<f64>,
     /// Mean duration of one kernel dump (the measurement's resolution).
     dump_s: f64,
     startup_s: f64,
@@ -279,12 +292,14 @@ fn run_case(
     let mut results = Vec::new();
     for failure in [Failure::Refused, Failure::BlackHole] {
         let mut times = Vec::with_capacity(samples);
+        let mut overheads = Vec::with_capacity(samples);
         let mut dump_total = Duration::ZERO;
         let mut dumps = 0u32;
         for _ in 0..samples {
             let i = rng.below(n as u64) as usize;
             // A random moment relative to the checks' one-second rhythm.
             std::thread::sleep(Duration::from_millis(rng.below(1000)));
+            let last_probe = reals.last_accept(i);
             let stopped = Instant::now();
             match failure {
                 Failure::Refused => reals.refuse(runtime, i),
@@ -297,7 +312,7 @@ fn run_case(
                 dump_total += now - before;
                 dumps += 1;
                 if w == Some(0) {
-                    break now - stopped;
+                    break now;
                 }
                 assert!(
                     now - stopped < Duration::from_secs(30),
@@ -308,7 +323,22 @@ fn run_case(
                 );
                 std::thread::sleep(POLL);
             };
-            times.push(detected.as_secs_f64());
+            times.push((detected - stopped).as_secs_f64());
+            if let Some(last) = last_probe {
+                // Probes run on a fixed one-interval rhythm: the failing
+                // one is the first tick after the stop.
+                let interval = Duration::from_secs(INTERVAL_S);
+                let ticks = stopped
+                    .saturating_duration_since(last)
+                    .as_nanos()
+                    .div_ceil(interval.as_nanos())
+                    .max(1);
+                let mut fails_at = last + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
+                if failure == Failure::BlackHole {
+                    fails_at += Duration::from_secs(TIMEOUT_S);
+                }
+                overheads.push(signed_secs(detected, fails_at));
+            }
             reals.serve(runtime, i);
             wait_until(
                 &format!("{} to come back", real_addr(i)),
@@ -318,11 +348,13 @@ fn run_case(
             );
         }
         times.sort_by(f64::total_cmp);
+        overheads.sort_by(f64::total_cmp);
         results.push(CaseResult {
             n,
             check,
             failure,
             samples: times,
+            overheads,
             dump_s: dump_total.as_secs_f64() / f64::from(dumps.max(1)),
             startup_s,
             daemon_cpu_s: 0.0,
@@ -331,17 +363,21 @@ fn run_case(
     let cpu_after = support_reals::cpu_ticks(daemon.pid()).unwrap_or(0);
     let wall = started.elapsed().as_secs_f64() - startup_s;
     daemon.stop();
-    // Keep each case's daemon log for inspection.
-    let _ = std::fs::rename(
-        dir.join("ldirectord.log"),
-        support_vm::guest_outdir().join(format!("ldirectord-{n}-{}.log", check.name())),
-    );
     let cpu_s = (cpu_after - cpu_before) as f64 / support_reals::ticks_per_second();
     for r in &mut results {
         // Daemon CPU while sampling, as a share of one core.
         r.daemon_cpu_s = cpu_s / wall;
     }
     results
+}
+
+/// `a - b` in seconds, negative when `a` is earlier.
+fn signed_secs(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        (a - b).as_secs_f64()
+    } else {
+        -(b - a).as_secs_f64()
+    }
 }
 
 fn ipvsadm_clear() {
@@ -385,16 +421,17 @@ fn run_in_guest() {
             );
             for r in &case {
                 eprintln!(
-                    "n={} {} {}: {:?}",
+                    "n={} {} {}: {:?} overheads {:?}",
                     r.n,
                     r.check.name(),
                     r.failure.name(),
-                    r.samples
+                    r.samples,
+                    r.overheads
                 );
             }
             results.extend(case);
         }
-        drop(reals);
+        reals.shutdown(&runtime);
     }
     ipvsadm_clear();
 
@@ -405,7 +442,10 @@ fn run_in_guest() {
          (TCG guest, {} vCPUs, guest load average {}; seed {seed})\n\
          checkinterval={INTERVAL_S} checktimeout={TIMEOUT_S} negotiatetimeout={TIMEOUT_S} \
          failurecount=1 quiescent=yes; goal < {:.1} s; {samples} samples per row, \
-         kernel polled every {} ms + one dump",
+         kernel polled every {} ms + one dump\n\
+         ovh = from the failing probe's deadline (its tick, plus the timeout for a black hole) \
+         to weight 0 in the kernel: the daemon's + kernel's share + poll resolution (the rest \
+         is the wait for the next tick); cpu/core = daemon CPU while sampling",
         std::thread::available_parallelism().map_or(0, |p| p.get()),
         load_average(),
         GOAL.as_secs_f64(),
@@ -414,7 +454,7 @@ fn run_in_guest() {
     .expect("write to String");
     writeln!(
         report,
-        "{:>6} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8}",
+        "{:>6} {:>8} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8}",
         "reals",
         "check",
         "failure",
@@ -422,6 +462,8 @@ fn run_in_guest() {
         "median",
         "p90",
         "max",
+        "ovh50 ms",
+        "ovhmax",
         "dump ms",
         "start s",
         "cpu/core",
@@ -432,7 +474,7 @@ fn run_in_guest() {
         let max = r.samples.last().copied().unwrap_or(f64::NAN);
         writeln!(
             report,
-            "{:>6} {:>8} {:>11} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.1} {:>8.1} {:>10.2} {:>8}",
+            "{:>6} {:>8} {:>11} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.0} {:>8.0} {:>9.1} {:>8.1} {:>10.2} {:>8}",
             r.n,
             r.check.name(),
             r.failure.name(),
@@ -440,6 +482,8 @@ fn run_in_guest() {
             percentile(&r.samples, 50.0),
             percentile(&r.samples, 90.0),
             max,
+            percentile(&r.overheads, 50.0) * 1000.0,
+            r.overheads.last().copied().unwrap_or(f64::NAN) * 1000.0,
             r.dump_s * 1000.0,
             r.startup_s,
             r.daemon_cpu_s,

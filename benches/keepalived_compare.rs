@@ -71,7 +71,13 @@ fn main() {
         &[exe.into()],
     );
     run.assert_success();
-    println!("VM wall time {:.1}s", run.wall.as_secs_f64());
+    println!(
+        "VM wall time {:.1}s; host load average after the run: {}",
+        run.wall.as_secs_f64(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -112,11 +118,13 @@ fn keepalived_config(n: usize) -> String {
     conf
 }
 
-fn ldirectord_config(dir: &Path, n: usize) -> String {
+fn ldirectord_config(n: usize) -> String {
     let mut conf = format!(
         "checkinterval={INTERVAL_S}\nchecktimeout={TIMEOUT_S}\nnegotiatetimeout={TIMEOUT_S}\n\
          quiescent=yes\nlogfile=\"{}\"\n\nvirtual={VIP}:80\n",
-        dir.join("ldirectord.log").display()
+        support_vm::guest_outdir()
+            .join(format!("ldirectord-{n}.log"))
+            .display()
     );
     for i in 0..n {
         writeln!(conf, "\treal={} masq 1", real_addr(i)).expect("write to String");
@@ -289,7 +297,7 @@ fn measure(
         }
         Director::Ldirectord => {
             let conf = dir.join(format!("ldirectord-{n}.cf"));
-            std::fs::write(&conf, ldirectord_config(dir, n)).expect("write ldirectord.cf");
+            std::fs::write(&conf, ldirectord_config(n)).expect("write ldirectord.cf");
             Process::spawn(
                 Command::new(LDIRECTORD)
                     .arg("--foreground")
@@ -323,12 +331,6 @@ fn measure(
     let window_s = opened.elapsed().as_secs_f64();
     process.assert_running();
     process.stop();
-    if director == Director::Ldirectord {
-        let _ = std::fs::rename(
-            dir.join("ldirectord.log"),
-            support_vm::guest_outdir().join(format!("ldirectord-{n}.log")),
-        );
-    }
     Measure {
         n,
         director,
@@ -402,6 +404,7 @@ fn run_in_guest() {
             );
             rows.push(m);
         }
+        reals.shutdown(&runtime);
     }
     ipvsadm_clear();
 

@@ -18,7 +18,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,6 +75,10 @@ pub struct Reals {
     slots: Vec<Slot>,
     requests: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    /// Per real: when it last accepted a connection (nanoseconds since
+    /// `epoch`, 0 = never): tells when the director's last probe came.
+    last_accept: Arc<Vec<AtomicU64>>,
+    epoch: Instant,
 }
 
 impl Reals {
@@ -84,6 +88,8 @@ impl Reals {
             slots: Vec::with_capacity(n),
             requests: Arc::new(AtomicU64::new(0)),
             connections: Arc::new(AtomicU64::new(0)),
+            last_accept: Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()),
+            epoch: Instant::now(),
         };
         for i in 0..n {
             let task = reals.spawn_listener(runtime, i);
@@ -106,12 +112,22 @@ impl Reals {
         self.connections.load(Ordering::Relaxed)
     }
 
+    /// When real `i` last accepted a connection (a probe), if ever.
+    pub fn last_accept(&self, i: usize) -> Option<Instant> {
+        match self.last_accept[i].load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(self.epoch + Duration::from_nanos(nanos)),
+        }
+    }
+
     fn spawn_listener(&self, runtime: &Runtime, i: usize) -> JoinHandle<()> {
         let socket = bound_socket(real_addr(i), 1024);
         socket.set_nonblocking(true).expect("set_nonblocking");
         let std_listener: std::net::TcpListener = socket.into();
         let requests = self.requests.clone();
         let connections = self.connections.clone();
+        let last_accept = self.last_accept.clone();
+        let epoch = self.epoch;
         let _guard = runtime.enter();
         let listener = tokio::net::TcpListener::from_std(std_listener).expect("tokio listener");
         runtime.spawn(async move {
@@ -122,6 +138,8 @@ impl Reals {
                     continue;
                 };
                 connections.fetch_add(1, Ordering::Relaxed);
+                let nanos = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                last_accept[i].store(nanos.max(1), Ordering::Relaxed);
                 tokio::spawn(answer(stream, requests.clone()));
             }
         })
@@ -168,11 +186,31 @@ impl Reals {
         self.slots[i] = Slot::Serving(task);
     }
 
+    /// Closes every listener (and waits until they are closed), so the
+    /// addresses can be bound again.
+    pub fn shutdown(mut self, runtime: &Runtime) {
+        for i in 0..self.slots.len() {
+            self.stop_serving(runtime, i);
+        }
+    }
+
     fn stop_serving(&mut self, runtime: &Runtime, i: usize) {
         if let Slot::Serving(task) = std::mem::replace(&mut self.slots[i], Slot::Refusing) {
             task.abort();
             // Once the aborted task is reaped its listener is closed.
             let _ = runtime.block_on(task);
+        }
+    }
+}
+
+impl Drop for Reals {
+    fn drop(&mut self) {
+        // Without `shutdown` the listeners close once the runtime gets
+        // to the aborted tasks.
+        for slot in &self.slots {
+            if let Slot::Serving(task) = slot {
+                task.abort();
+            }
         }
     }
 }
