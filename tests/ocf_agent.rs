@@ -1087,6 +1087,12 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
     let _installed = InstalledAgent::new();
     let work = std::env::temp_dir().join(format!("ocft-failover-{}", std::process::id()));
     fs::create_dir_all(&work).expect("work dir");
+    // The nodes' Pacemaker and corosync logs, kept on the host (tests/vm.rs
+    // names a folder the guest can write) so a failed run can be read after
+    // the VM is gone.
+    let logs = std::env::var_os("LDIRECTOR_VM_OUTDIR")
+        .map(|dir| Path::new(&dir).join("failover-logs"))
+        .unwrap_or_else(|| work.with_extension("logs"));
     let started = Instant::now();
     let (ok, log) = run_script_streaming(
         concat!(
@@ -1096,6 +1102,7 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
         &[
             ("LDIRECTORD_BIN", vm_daemon().as_ref()),
             ("W", work.as_os_str()),
+            ("LOGS", logs.as_os_str()),
         ],
     );
     let _ = fs::remove_dir_all(&work);

@@ -149,6 +149,9 @@ fn run_suite_in_vm_with_memory(test_binary_name: &str, args: &[&str], memory_mb:
         .arg(&outdir)
         .arg("--")
         .args(["env", "RUST_BACKTRACE=1"])
+        // Guest suites that keep logs (the cluster scripts) write them here,
+        // the only folder the guest can write to the host.
+        .arg(format!("LDIRECTOR_VM_OUTDIR={}", outdir.display()))
         .arg(&binary)
         .args(["--ignored", "--test-threads=1"])
         .args(args)
