@@ -1062,7 +1062,8 @@ fn one_node_cluster_starts_recovers_and_stops_the_director() {
 /// in one guest: `crm_standby` of the active node moves the group to the
 /// other, the client's traffic resumes through it, and the IPVS sync daemon
 /// (master on the active node, backup on the other) carries established
-/// connections across. The script prints the failover figures on its
+/// connections across, while a control group of connections opened before
+/// the backup ran dies. The script prints the failover figures on its
 /// `FAILOVER-RESULT` line; this test asserts behaviour, never timing.
 #[test]
 #[ignore = "needs IPVS: runs in the VM via tests/vm.rs"]
@@ -1087,6 +1088,12 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
     let _installed = InstalledAgent::new();
     let work = std::env::temp_dir().join(format!("ocft-failover-{}", std::process::id()));
     fs::create_dir_all(&work).expect("work dir");
+    // The nodes' Pacemaker and corosync logs, kept on the host (tests/vm.rs
+    // names a folder the guest can write) so a failed run can be read after
+    // the VM is gone.
+    let logs = std::env::var_os("LDIRECTOR_VM_OUTDIR")
+        .map(|dir| Path::new(&dir).join("failover-logs"))
+        .unwrap_or_else(|| work.with_extension("logs"));
     let started = Instant::now();
     let (ok, log) = run_script_streaming(
         concat!(
@@ -1096,6 +1103,7 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
         &[
             ("LDIRECTORD_BIN", vm_daemon().as_ref()),
             ("W", work.as_os_str()),
+            ("LOGS", logs.as_os_str()),
         ],
     );
     let _ = fs::remove_dir_all(&work);
@@ -1111,8 +1119,41 @@ fn two_node_cluster_fails_over_with_traffic_and_synced_connections() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{name} missing from {result}"))
     };
-    assert!(field("standby_to_traffic_s") > 0.0, "{result}");
     assert!(log.contains("PASS"), "the script did not reach PASS");
+    // The script already asserted the move itself (group, VIP and table on
+    // B only) and that new connections work again through B; here, that
+    // the figures describe a real outage and a working sync daemon.
+    assert!(field("standby_to_traffic_s") > 0.0, "{result}");
+    assert!(
+        field("outage_s") > 0.0,
+        "no gap in the client's traffic: {result}"
+    );
+    let established = field("established");
+    assert!(established > 0.0, "{result}");
+    // The control group was opened before B ran its sync backup: B never
+    // knew those connections, so they must die with the move (B resets
+    // them). If they survived, something other than the sync daemon
+    // carried connections and the survivors below would prove nothing.
+    assert_eq!(
+        field("control_in_b"),
+        0.0,
+        "control connections reached B's table: {result}"
+    );
+    assert_eq!(
+        field("control_survived"),
+        0.0,
+        "control connections survived: {result}"
+    );
+    // The synced group: replicated to B before the move, and still
+    // carrying data after it.
+    assert!(
+        field("synced_before") > 0.0,
+        "B's sync backup received no connection: {result}"
+    );
+    assert!(
+        field("survived") > 0.0,
+        "no synced connection survived the failover: {result}"
+    );
     println!(
         "{result}\ncluster-two-node-failover.sh passed in {:?}",
         started.elapsed()

@@ -6,7 +6,7 @@
 //! body that is not UTF-8 can still be searched.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use regex::bytes::Regex;
 
@@ -18,21 +18,29 @@ use super::CheckError;
 /// Shared through an `Arc`, not by cloning the `Regex`: a clone shares the
 /// compiled program but brings its own pool of search caches (about 2 KB a
 /// checker, 20 MB for 10,000 reals); one regex has one pool.
+///
+/// The cache holds weak references: a reload that keeps a pattern gets the
+/// regex its running checks already hold (no recompile), and a pattern no
+/// check uses any more is freed instead of kept for the life of the
+/// daemon.
 fn compiled(pattern: &str) -> Result<Arc<Regex>, CheckError> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Regex>>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<HashMap<String, Weak<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     // A poisoned lock only means another thread panicked mid-insert; the
     // map itself is still usable.
     let mut cache = cache
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(regex) = cache.get(pattern) {
-        return Ok(regex.clone());
+    if let Some(regex) = cache.get(pattern).and_then(Weak::upgrade) {
+        return Ok(regex);
     }
     let regex = Regex::new(pattern)
         .map(Arc::new)
         .map_err(|err| CheckError::Other(format!("invalid receive regex /{pattern}/: {err}")))?;
-    cache.insert(pattern.to_string(), regex.clone());
+    // Patterns are few; dropping the dead ones on each compile keeps the
+    // map as small as the set in use.
+    cache.retain(|_, weak| weak.strong_count() > 0);
+    cache.insert(pattern.to_string(), Arc::downgrade(&regex));
     Ok(regex)
 }
 
@@ -103,5 +111,28 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with("invalid receive regex /(unclosed/"));
+    }
+
+    #[test]
+    fn a_kept_pattern_reuses_the_running_regex_and_a_dropped_one_is_freed() {
+        // A pattern no other test uses: the cache is process-wide.
+        let pattern = "reuse-across-reload-[0-9]+";
+        let running = Receive::new(pattern).unwrap();
+        // The reload's checker for the same receive string.
+        let reloaded = Receive::new(pattern).unwrap();
+        let (Some(a), Some(b)) = (&running.regex, &reloaded.regex) else {
+            panic!("a non-empty pattern compiles to a regex");
+        };
+        assert!(Arc::ptr_eq(a, b), "same pattern compiled twice");
+        assert!(reloaded.matches(b"reuse-across-reload-42"));
+        // Once no checker holds it, the regex is gone, not cached forever.
+        let weak = Arc::downgrade(a);
+        drop(running);
+        drop(reloaded);
+        assert!(weak.upgrade().is_none(), "unused regex kept alive");
+        // And a later use compiles it again.
+        assert!(Receive::new(pattern)
+            .unwrap()
+            .matches(b"reuse-across-reload-7"));
     }
 }

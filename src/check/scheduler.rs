@@ -9,6 +9,12 @@
 //!   for its next tick, and probes again; a hung real costs its own task
 //!   and nothing more. A probe is bounded by the checker's own timeout and,
 //!   as a last resort, by the spec's budget plus a second.
+//! - **A check never overlaps itself.** The next probe of a check starts
+//!   only after the previous one finished: a probe still running at its
+//!   next due time delays that tick (the result reports how late it
+//!   started) and the ticks it overran are skipped, never queued. So at
+//!   most one probe per distinct check is in flight, and memory stays
+//!   bounded by the number of checks however starved the runtime is.
 //! - **Spread out.** A check's first run is at an offset within its
 //!   interval taken from its id (a hash), so thousands of checks do not
 //!   fire at once, and the offset is the same after a reload.
@@ -40,7 +46,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::from_config::{CheckPlan, PlannedCheck, SpecId};
-use super::{build_checker, CheckError, CheckSpec};
+use super::{build_checker, CheckError, CheckSpec, Checker};
+
+/// Builds the checker a task runs ([`build_checker`] in production; tests
+/// substitute probes whose timing they control).
+type CheckerFactory = Arc<dyn Fn(&CheckSpec) -> Box<dyn Checker> + Send + Sync>;
 
 /// Extra time a probe gets beyond its spec's budget before the scheduler
 /// gives up on it (the checker's own timeout should have fired first).
@@ -79,6 +89,7 @@ pub struct Scheduler {
     results: mpsc::UnboundedSender<CheckResult>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    build: CheckerFactory,
 }
 
 impl Scheduler {
@@ -88,12 +99,17 @@ impl Scheduler {
     /// it holds at most a few results per check if the consumer keeps up
     /// with one result per check per interval.
     pub fn new() -> (Scheduler, mpsc::UnboundedReceiver<CheckResult>) {
+        Scheduler::with_factory(Arc::new(build_checker))
+    }
+
+    fn with_factory(build: CheckerFactory) -> (Scheduler, mpsc::UnboundedReceiver<CheckResult>) {
         let (results, receiver) = mpsc::unbounded_channel();
         let scheduler = Scheduler {
             running: HashMap::new(),
             results,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            build,
         };
         (scheduler, receiver)
     }
@@ -121,6 +137,7 @@ impl Scheduler {
             self.tracker.spawn(run_check(
                 check.id,
                 check.spec.clone(),
+                self.build.clone(),
                 check.interval,
                 first_offset(check.id, check.interval),
                 self.results.clone(),
@@ -165,17 +182,24 @@ fn first_offset(id: SpecId, interval: Duration) -> Duration {
 async fn run_check(
     id: SpecId,
     spec: Arc<CheckSpec>,
+    build: CheckerFactory,
     interval: Duration,
     offset: Duration,
     results: mpsc::UnboundedSender<CheckResult>,
     stop: CancellationToken,
 ) {
-    let checker = build_checker(&spec);
+    // Built inside the task, not in `apply`: a reload that starts
+    // thousands of checks returns at once and the builds spread out.
+    let checker = build(&spec);
+    drop(build);
     let budget = spec.probe_budget() + LAST_RESORT_GRACE;
     let mut ticks = tokio::time::interval_at(Instant::now() + offset, interval);
-    // A probe that overran its interval is followed by the next one on
-    // schedule, not by a burst of catch-up probes.
+    // A probe that overran its interval is followed at once by one late
+    // probe, then the schedule resumes; the ticks it overran are dropped,
+    // not caught up in a burst.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // One probe at a time: the probe is awaited here, before the next
+    // tick is even asked for.
     loop {
         let scheduled = tokio::select! {
             _ = stop.cancelled() => return,
@@ -290,6 +314,94 @@ mod tests {
         // The kept task was not restarted: it runs once per second, so two
         // more runs in two seconds (a restart would add an extra one).
         assert_eq!(ids.iter().filter(|id| **id == 1).count(), 2);
+        scheduler.shutdown().await;
+    }
+
+    /// A probe that sleeps (paused time) and records how many probes of
+    /// it run at once.
+    struct SlowChecker {
+        takes: Duration,
+        in_flight: Arc<std::sync::atomic::AtomicUsize>,
+        most_at_once: Arc<std::sync::atomic::AtomicUsize>,
+        started: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Checker for SlowChecker {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+
+        fn check<'a>(
+            &'a self,
+            _target: &'a crate::check::CheckTarget,
+        ) -> futures::future::BoxFuture<'a, Result<(), CheckError>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                self.started.fetch_add(1, SeqCst);
+                let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+                self.most_at_once.fetch_max(now, SeqCst);
+                // Counted out on drop too: a probe cut short by its budget
+                // is over as well.
+                struct Done<'a>(&'a std::sync::atomic::AtomicUsize);
+                impl Drop for Done<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, SeqCst);
+                    }
+                }
+                let _done = Done(&self.in_flight);
+                tokio::time::sleep(self.takes).await;
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_overrunning_its_interval_never_overlaps_itself() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let factory: CheckerFactory = {
+            let (in_flight, most_at_once, started) =
+                (in_flight.clone(), most_at_once.clone(), started.clone());
+            Arc::new(move |_spec: &CheckSpec| -> Box<dyn Checker> {
+                Box::new(SlowChecker {
+                    takes: Duration::from_millis(2_500),
+                    in_flight: in_flight.clone(),
+                    most_at_once: most_at_once.clone(),
+                    started: started.clone(),
+                })
+            })
+        };
+        let (mut scheduler, mut results) = Scheduler::with_factory(factory);
+        // Due every second, takes 2.5 s (within a connect check's 5 s
+        // budget); id 0: first run at once.
+        scheduler.apply(&CheckPlan {
+            checks: vec![planned(CheckKind::Connect, "127.0.3.1:80", 1_000, 0)],
+        });
+        tokio::time::sleep(Duration::from_millis(10_100)).await;
+        assert_eq!(
+            most_at_once.load(SeqCst),
+            1,
+            "probes of one check overlapped"
+        );
+        // Back to back: starts at 0, 2.5, 5, 7.5 and 10 s, not one per
+        // second (11 with piling up).
+        assert_eq!(started.load(SeqCst), 5);
+        let mut late = Vec::new();
+        while let Ok(result) = results.try_recv() {
+            late.push(result.late_by);
+        }
+        // Four finished; every probe after the first started late against
+        // the tick it overran (1.5 s or 2 s late), none on time.
+        assert_eq!(late.len(), 4, "{late:?}");
+        assert_eq!(late[0], Duration::ZERO);
+        assert!(
+            late[1..]
+                .iter()
+                .all(|l| *l >= Duration::from_millis(1_500) && *l <= Duration::from_millis(2_000)),
+            "{late:?}"
+        );
         scheduler.shutdown().await;
     }
 }

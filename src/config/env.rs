@@ -57,7 +57,16 @@ impl SystemEnvironment {
 
 impl Environment for SystemEnvironment {
     fn resolve_host(&self, name: &str, family: AddressFamily) -> Option<IpAddr> {
-        getaddrinfo_first(name, family)
+        // Nearly every address in a config is a plain literal: read it
+        // here instead of a getaddrinfo call (two C strings and a result
+        // list) per real. The standard parsers accept only the strict
+        // forms (no octal, no short IPv4, no IPv6 scope), which
+        // getaddrinfo reads the same; everything else still goes to it.
+        let literal = match family {
+            AddressFamily::Inet => name.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+            AddressFamily::Inet6 => name.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        };
+        literal.or_else(|| getaddrinfo_first(name, family))
     }
 
     fn service_port(&self, name: &str, protocol: Option<&str>) -> Option<u16> {
@@ -341,6 +350,36 @@ impl Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literals_resolve_as_getaddrinfo_reads_them() {
+        let env = SystemEnvironment::new();
+        let cases = [
+            ("10.102.117.14", AddressFamily::Inet),
+            ("0.0.0.0", AddressFamily::Inet),
+            ("255.255.255.255", AddressFamily::Inet),
+            ("127.0.3.1", AddressFamily::Inet),
+            ("010.1.1.1", AddressFamily::Inet),
+            ("10.1", AddressFamily::Inet),
+            ("2001:db8::1", AddressFamily::Inet6),
+            ("::ffff:10.0.0.1", AddressFamily::Inet6),
+            ("::1", AddressFamily::Inet6),
+            ("10.0.0.1", AddressFamily::Inet6),
+            ("2001:db8::1", AddressFamily::Inet),
+        ];
+        for (name, family) in cases {
+            assert_eq!(
+                env.resolve_host(name, family),
+                getaddrinfo_numeric(name, family),
+                "{name} {family:?}"
+            );
+        }
+        // The forms only getaddrinfo knows still work: octal, short.
+        assert_eq!(
+            env.resolve_host("010.1.1.1", AddressFamily::Inet),
+            Some(IpAddr::V4(Ipv4Addr::new(8, 1, 1, 1)))
+        );
+    }
 
     #[test]
     fn services_file_lookup_respects_protocol() {

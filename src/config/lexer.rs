@@ -10,6 +10,8 @@
 //!   with at least four spaces followed by something. Any other line ends
 //!   the block and is read again as a global line.
 
+use std::borrow::Cow;
+
 use nom::bytes::complete::{take_while, take_while1};
 use nom::character::complete::char;
 use nom::{IResult, Parser};
@@ -107,7 +109,7 @@ pub fn key_value(text: &str) -> Option<KeyValue<'_>> {
 
 /// What a line inside a virtual block is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BlockLine {
+pub enum BlockLine<'a> {
     /// `^\s*#`: skipped, the block goes on.
     Comment,
     /// Not indented by four or more spaces after tab expansion (a blank
@@ -117,11 +119,12 @@ pub enum BlockLine {
     /// An indented line. `text` is what follows the indentation, after the
     /// comment cut and tab expansion; `offset` is its byte offset in the
     /// expanded line, for [`original_col`].
-    Directive { text: String, offset: usize },
+    /// Borrowed from the line unless a tab had to be expanded in it.
+    Directive { text: Cow<'a, str>, offset: usize },
 }
 
 /// Classify a line inside a virtual block.
-pub fn block_line(raw: &str) -> BlockLine {
+pub fn block_line(raw: &str) -> BlockLine<'_> {
     if is_comment(raw) {
         return BlockLine::Comment;
     }
@@ -130,22 +133,32 @@ pub fn block_line(raw: &str) -> BlockLine {
         Some(i) => &raw[..i],
         None => raw,
     };
-    // s/\t/    /g
-    let expanded = cut.replace('\t', "    ");
-    // /^ {4,}(.+)/: greedy spaces, then at least one character; with
-    // nothing after five or more spaces the last space is that character.
-    let spaces = expanded.len() - expanded.trim_start_matches(' ').len();
+    // s/\t/    /g, then /^ {4,}(.+)/: greedy spaces, then at least one
+    // character; with nothing after five or more spaces the last space is
+    // that character. The indentation is measured as expanded; only the
+    // rest is copied, and only when it holds a tab (seldom).
+    let indent_len = cut.len() - cut.trim_start_matches([' ', '\t']).len();
+    let spaces: usize = cut[..indent_len]
+        .bytes()
+        .map(|b| if b == b'\t' { 4 } else { 1 })
+        .sum();
+    let rest = &cut[indent_len..];
     if spaces < 4 {
         return BlockLine::End;
     }
-    if spaces < expanded.len() {
+    if !rest.is_empty() {
+        let text = if rest.contains('\t') {
+            Cow::Owned(rest.replace('\t', "    "))
+        } else {
+            Cow::Borrowed(rest)
+        };
         BlockLine::Directive {
-            text: expanded[spaces..].to_string(),
+            text,
             offset: spaces,
         }
     } else if spaces >= 5 {
         BlockLine::Directive {
-            text: " ".to_string(),
+            text: Cow::Borrowed(" "),
             offset: spaces - 1,
         }
     } else {

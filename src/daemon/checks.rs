@@ -25,8 +25,8 @@ pub fn check_label(v: &Virtual) -> String {
     }
 }
 
-/// Check labels per managed service.
-pub fn labels(config: &Config) -> HashMap<ServiceKey, String> {
+/// Check labels per managed service (foldhash: built at every reload).
+pub fn labels(config: &Config) -> HashMap<ServiceKey, String, foldhash::fast::RandomState> {
     config
         .virtuals
         .iter()

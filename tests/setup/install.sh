@@ -60,6 +60,8 @@ packages=(
     util-linux
     # the load-balancer lab in the VM (tests/daemon_lab.rs): client traffic
     curl
+    # the peer in benches/keepalived_compare.rs (runs in the VM)
+    keepalived
 )
 
 missing=()
