@@ -8,6 +8,8 @@
 //! cargo bench --bench check_scale -- --no-round      # steady state only
 //! ```
 //!
+//! Under `cargo test` it makes a 2 s smoke run with 100 reals.
+//!
 //! The real servers run in separate processes (this binary re-executed
 //! with `--serve`), so the figures are the checker's alone:
 //! - one round: every check once, all at the same time (`--probe`'s path),
@@ -358,8 +360,12 @@ fn main() {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
+    // `cargo bench` passes --bench; under `cargo test` (CI) a small smoke
+    // run shows the bench still works without spending a minute on it.
+    let smoke = !args.iter().any(|a| a == "--bench");
     let reals: Vec<usize> = match value("--reals") {
         Some(n) => vec![n.parse().expect("--reals N")],
+        None if smoke => vec![100],
         None => vec![1_000, 10_000],
     };
     let kinds = match value("--kind").as_deref() {
@@ -369,7 +375,7 @@ fn main() {
     };
     let seconds = value("--seconds")
         .map(|s| s.parse().expect("--seconds N"))
-        .unwrap_or(10);
+        .unwrap_or(if smoke { 2 } else { 10 });
     let round = !args.iter().any(|a| a == "--no-round");
     for &n in &reals {
         for &kind in &kinds {
