@@ -34,6 +34,7 @@ const VM_TIMEOUT_SECS: u32 = 900;
 const SUMMARY_PREFIX: &str = "ipvs guest suite:";
 
 #[test]
+#[ignore = "boots a VM: run from tests/vm.rs (ipvs_kernel_suite_in_vm), or here with --ignored"]
 fn ipvs_kernel_suite() {
     if support_vm::in_guest() {
         run_guest_suite();

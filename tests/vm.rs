@@ -120,6 +120,50 @@ fn ocf_two_node_failover_in_vm() {
     );
 }
 
+/// The IPVS codec against the real kernel (`tests/ipvs_kernel.rs` boots its
+/// own VM). Its boot test is `#[ignore]`d there and run from here, in this
+/// binary's pool of parallel boots: cargo runs test binaries one after
+/// another, so a boot on its own left the other core idle for minutes.
+#[test]
+fn ipvs_kernel_suite_in_vm() {
+    run_host_harness("ipvs_kernel", "ipvs_kernel_suite");
+}
+
+/// `ipvs-ls` against `ipvsadm` on the real kernel (`tests/ipvs_ls_kernel.rs`
+/// boots its own VM), run from here for the same reason.
+#[test]
+fn ipvs_ls_kernel_in_vm() {
+    run_host_harness(
+        "ipvs_ls_kernel",
+        "ipvs_ls_output_is_ipvsadm_output_on_the_real_kernel",
+    );
+}
+
+/// Runs the `#[ignore]`d host-side test `test` of `tests/<binary_name>.rs`,
+/// which boots its own VM, and panics unless it passed.
+fn run_host_harness(binary_name: &str, test: &str) {
+    let binary = locate_test_binary(binary_name);
+    let output = Command::new(&binary)
+        .args(["--ignored", "--exact", test, "--nocapture"])
+        .current_dir(manifest_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("===== {binary_name}: stdout =====\n{stdout}");
+    println!("===== {binary_name}: stderr =====\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{binary_name} {test} failed (status {:?}); output above",
+        output.status.code()
+    );
+    assert_eq!(
+        tests_run(&stdout),
+        1,
+        "{binary_name} did not run {test}; output above"
+    );
+}
+
 /// Guest memory for most suites; the cluster suite runs two Pacemaker
 /// stacks and asks for more.
 const DEFAULT_MEMORY_MB: u32 = 1024;

@@ -174,6 +174,8 @@ pub fn run_this_test_in_vm(test_name: &str, timeout_secs: u32) -> VmRun {
         exe.into(),
         "--exact".into(),
         test_name.into(),
+        // The boot tests are #[ignore]d on the host (tests/vm.rs runs them).
+        "--include-ignored".into(),
         "--nocapture".into(),
         "--test-threads=1".into(),
     ];
