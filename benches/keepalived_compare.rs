@@ -23,6 +23,12 @@
 //!
 //! Environment: `LDIRECTOR_BENCH_WINDOW` (seconds, default 30);
 //! `LDIRECTOR_BENCH_SIZES` (default `100,300`).
+//!
+//! Measured 2026-11-23 (`LDIRECTOR_BENCH_SIZES=100`, TCG, host load
+//! average 8-15 from parallel CI VMs): keepalived 2.2.7 5.6 CPU s per 1,000
+//! checks (76 checks/s: its delay_loop counts from the end of a check),
+//! ldirector 11.4 CPU s per 1,000 checks (100.6 checks/s); ratio 2.0.
+//! RSS 9.3 MiB (2 processes) against 8.3 MiB.
 //! Under `cargo test` (no `--bench` argument) it only says how to run it.
 
 #[path = "support_reals/mod.rs"]
