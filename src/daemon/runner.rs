@@ -854,7 +854,6 @@ impl Daemon {
     }
 }
 
-/// The `execute=` lines' config names.
 /// `first` and whatever else is already waiting on `receiver`, at most
 /// `limit` items in all, without waiting for more.
 fn take_pending<T>(
@@ -872,6 +871,7 @@ fn take_pending<T>(
     batch
 }
 
+/// The `execute=` lines' config names.
 fn execute_configs(config: &Config) -> Vec<String> {
     config
         .global
