@@ -15,7 +15,20 @@
 //! The servers are `support_reals` responders in the bench process (the
 //! same ones for both directors); they count every request they answer.
 //!
-//! `LDIRECTOR_BENCH_WINDOW` (seconds, default 30) sets the window.
+//! The issue asks for the same number of checks as the director's scale
+//! target; under TCG on a shared 2-core host the guest cannot run 1,000
+//! HTTP checks a second (see `failure_detection`), so the default sizes are
+//! 100 and 300 reals, and a size whose reals are not all up within 120 s
+//! is reported as not measured.
+//!
+//! Environment: `LDIRECTOR_BENCH_WINDOW` (seconds, default 30);
+//! `LDIRECTOR_BENCH_SIZES` (default `100,300`).
+//!
+//! Measured 2026-11-23 (`LDIRECTOR_BENCH_SIZES=100`, TCG, host load
+//! average 8-15 from parallel CI VMs): keepalived 2.2.7 5.6 CPU s per 1,000
+//! checks (76 checks/s: its delay_loop counts from the end of a check),
+//! ldirector 11.4 CPU s per 1,000 checks (100.6 checks/s); ratio 2.0.
+//! RSS 9.3 MiB (2 processes) against 8.3 MiB.
 //! Under `cargo test` (no `--bench` argument) it only says how to run it.
 
 #[path = "support_reals/mod.rs"]
@@ -42,6 +55,9 @@ const TIMEOUT_S: u64 = 3;
 /// After every real is in the table: time for the checks to settle into
 /// their rhythm before the window opens.
 const WARM_UP: Duration = Duration::from_secs(10);
+/// How long every real may take to come up before a size counts as more
+/// than the guest can check (under TCG, 1,000 checks a second can be).
+const STARTUP_LIMIT: Duration = Duration::from_secs(120);
 
 fn main() {
     if support_vm::in_guest() {
@@ -61,12 +77,14 @@ fn main() {
     );
     let exe = std::env::current_exe().expect("current_exe");
     let window = std::env::var("LDIRECTOR_BENCH_WINDOW").unwrap_or_else(|_| "30".into());
+    let sizes = std::env::var("LDIRECTOR_BENCH_SIZES").unwrap_or_else(|_| "100,300".into());
     let run = support_vm::run_in_vm(
         "keepalived_compare",
         1500,
         &[
             (support_vm::GUEST_ENV, "1"),
             ("LDIRECTOR_BENCH_WINDOW", &window),
+            ("LDIRECTOR_BENCH_SIZES", &sizes),
         ],
         &[exe.into()],
     );
@@ -274,7 +292,7 @@ fn measure(
     dir: &Path,
     director: Director,
     window: Duration,
-) -> Measure {
+) -> Result<Measure, String> {
     let n = reals.len();
     ipvsadm_clear();
     let mut process = match director {
@@ -310,14 +328,21 @@ fn measure(
         }
     };
     let started = Instant::now();
-    while up_destinations(runtime, handle) < n {
+    loop {
+        let up = up_destinations(runtime, handle);
+        if up == n {
+            break;
+        }
         process.assert_running();
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "{}: only {} of {n} reals up after 300 s",
-            director.name(),
-            up_destinations(runtime, handle)
-        );
+        if started.elapsed() > STARTUP_LIMIT {
+            let (ticks, _, _) = tree_usage(process.pid());
+            return Err(format!(
+                "{}: only {up} of {n} reals up after {} s ({:.1} CPU s so far)",
+                director.name(),
+                STARTUP_LIMIT.as_secs(),
+                ticks as f64 / support_reals::ticks_per_second()
+            ));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(WARM_UP);
@@ -331,7 +356,7 @@ fn measure(
     let window_s = opened.elapsed().as_secs_f64();
     process.assert_running();
     process.stop();
-    Measure {
+    Ok(Measure {
         n,
         director,
         window_s,
@@ -339,7 +364,7 @@ fn measure(
         cpu_s: (ticks_after - ticks_before) as f64 / support_reals::ticks_per_second(),
         rss_kib,
         processes,
-    }
+    })
 }
 
 fn ipvsadm_clear() {
@@ -391,10 +416,22 @@ fn run_in_guest() {
     let dir = std::env::temp_dir().join(format!("keepalived-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let mut rows = Vec::new();
-    for n in [100, 1000] {
+    let mut not_measured = Vec::new();
+    let sizes: Vec<usize> = std::env::var("LDIRECTOR_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 300]);
+    for n in sizes {
         let reals = Reals::start(&runtime, n);
         for director in [Director::Keepalived, Director::Ldirectord] {
-            let m = measure(&runtime, &handle, &reals, &dir, director, window);
+            let m = match measure(&runtime, &handle, &reals, &dir, director, window) {
+                Ok(m) => m,
+                Err(reason) => {
+                    eprintln!("n={n}: not measured: {reason}");
+                    not_measured.push(format!("{n:>6}: not measured: {reason}"));
+                    continue;
+                }
+            };
             eprintln!(
                 "n={n} {}: {} checks, {:.2} cpu s, {} KiB",
                 director.name(),
@@ -443,8 +480,11 @@ fn run_in_guest() {
         )
         .expect("write to String");
     }
-    for pair in rows.chunks(2) {
+    for pair in rows.windows(2) {
         if let [k, l] = pair {
+            if k.n != l.n || k.director != Director::Keepalived {
+                continue;
+            }
             writeln!(
                 report,
                 "{} reals: ldirector / keepalived CPU per check = {:.2}; RSS ratio = {:.2}",
@@ -454,6 +494,9 @@ fn run_in_guest() {
             )
             .expect("write to String");
         }
+    }
+    for line in &not_measured {
+        writeln!(report, "{line}").expect("write to String");
     }
     print!("{report}");
     std::fs::write(support_vm::guest_outdir().join("bench.txt"), &report).expect("write bench.txt");

@@ -575,11 +575,19 @@ impl Daemon {
                 }
                 result = self.results.recv() => {
                     if let Some(result) = result {
-                        // Only an up/down transition changes the desired
-                        // table; rebuilding it per result was O(reals) on
-                        // every one of thousands of results a second.
-                        for obs in checks::observations(&self.config, self.planned(&result), &result) {
-                            dirty |= self.observe(obs);
+                        // Every result already waiting goes into the same
+                        // reconcile: one dump/diff/apply per burst of
+                        // transitions (a start, a switch failing), not one
+                        // per real while the others' results queue behind
+                        // it. Bounded so a flood still reconciles.
+                        let limit = self.plan.checks.len().max(1);
+                        for result in take_pending(result, &mut self.results, limit) {
+                            // Only an up/down transition changes the desired
+                            // table; rebuilding it per result was O(reals) on
+                            // every one of thousands of results a second.
+                            for obs in checks::observations(&self.config, self.planned(&result), &result) {
+                                dirty |= self.observe(obs);
+                            }
                         }
                     }
                 }
@@ -868,6 +876,23 @@ impl Daemon {
     }
 }
 
+/// `first` and whatever else is already waiting on `receiver`, at most
+/// `limit` items in all, without waiting for more.
+fn take_pending<T>(
+    first: T,
+    receiver: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    limit: usize,
+) -> Vec<T> {
+    let mut batch = vec![first];
+    while batch.len() < limit {
+        match receiver.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
 /// The `execute=` lines' config names.
 fn execute_configs(config: &Config) -> Vec<String> {
     config
@@ -1120,4 +1145,24 @@ pub fn verify_kernel(keys: &[ServiceKey]) -> i32 {
         debug!("kernel table holds every configured virtual service");
         0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_pending;
+
+    #[test]
+    fn take_pending_takes_what_waits_up_to_the_limit() {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        for i in 1..=5 {
+            sender.send(i).unwrap();
+        }
+        assert_eq!(take_pending(0, &mut receiver, 4), vec![0, 1, 2, 3]);
+        // Nothing is lost: the rest waits for the next round.
+        assert_eq!(take_pending(9, &mut receiver, 100), vec![9, 4, 5]);
+        // An empty channel: just the first, no waiting.
+        assert_eq!(take_pending(7, &mut receiver, 100), vec![7]);
+        drop(sender);
+        assert_eq!(take_pending(8, &mut receiver, 100), vec![8]);
+    }
 }
