@@ -12,25 +12,29 @@
 #                     the group  director (ocf:ldirector:ldirectord) + vip
 #                     (ocf:heartbeat:IPaddr2 203.0.113.100), preferring A
 #   real server:      an echo server on :8080, VIP on lo (direct routing)
-#   client:           long-lived connections + one new connection every
-#                     100 ms through the VIP
+#   client:           two groups of 10 long-lived connections, then one
+#                     new connection every 200 ms through the VIP
 #
 # The director's config has syncdaemon=master (the active node runs the IPVS
-# connection sync master); node B runs the sync backup, so the connections
-# established through A exist in B's table before the failover.
+# connection sync master); every node runs the sync backup, so connections
+# established through A exist in B's table before the failover. Node B's
+# backup starts only after the client's first (control) group is open, so
+# B never learns of those: they must die with the move, which shows that
+# the synced group survives because of the sync daemon.
 #
 # Asserts: the group starts on A (VIP on A, A's table programmed with the
 # sync master running, B's table empty); crm_standby of A moves it to B (VIP
 # on B only, B's table programmed, A's table cleaned); the client's new
 # connections work again through B. Prints one line
-#   FAILOVER-RESULT standby_to_traffic_s=... outage_s=... \
-#     established=N synced_before=M survived=S
+#   FAILOVER-RESULT standby_to_traffic_s=... outage_s=... established=N \
+#     synced_before=M survived=S control_in_b=X control_survived=Y
 # standby_to_traffic_s: from crm_standby to the first new connection served
 # by B; outage_s: the longest time without a successful new connection;
-# synced_before: long-lived connections found in B's table before the move;
-# survived: long-lived connections that still echo after it. Under software
-# emulation these times are far above real hardware's. The cluster (and with
-# it the group) is stopped by the cleanup.
+# synced_before / control_in_b: connections of each group found in B's table
+# before the move; survived / control_survived: connections of each group
+# that still echo after it (tests/ocf_agent.rs asserts on these). Under
+# software emulation these times are far above real hardware's. The cleanup
+# stops the cluster in maintenance mode and the director by its pid file.
 #
 # Environment: LDIRECTORD_BIN (the daemon binary, required), W (work dir),
 # LOGS (optional: a folder that receives the nodes' logs and a process
@@ -513,7 +517,7 @@ ip netns exec "${NS[a]}" ipvsadm -L --daemon | grep -q 'master sync daemon' ||
     fail "the director on A did not start the sync master: $(ip netns exec "${NS[a]}" ipvsadm -L --daemon)"
 
 t "client: $PERSISTENT control connections, B's sync backup, $PERSISTENT synced connections"
-rm -f "$W"/client.*
+rm -f "$W"/client.{control-ports,ports,go,stop,result,log,out}
 setsid ip netns exec "${NS[c]}" "$PY" "$W/client.py" "$VIP" "$PORT" "$PERSISTENT" "$W" \
     >"$W/client.out" 2>&1 &
 echo $! >"$W/client.pid"
