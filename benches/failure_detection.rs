@@ -104,9 +104,7 @@ fn main() {
     println!(
         "VM wall time {:.1}s; host load average after the run: {}",
         run.wall.as_secs_f64(),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        support_reals::load_average()
     );
 }
 
@@ -400,7 +398,7 @@ fn run_case(
     samples: usize,
 ) -> Result<Vec<CaseResult>, String> {
     let n = reals.len();
-    ipvsadm_clear();
+    support_reals::ipvsadm_clear();
     let config = config(dir, n, check);
     let started = Instant::now();
     let mut daemon = Daemon::start(dir, &config);
@@ -546,20 +544,6 @@ fn signed_secs(a: Instant, b: Instant) -> f64 {
     }
 }
 
-fn ipvsadm_clear() {
-    let status = Command::new("ipvsadm")
-        .arg("-C")
-        .status()
-        .expect("run ipvsadm -C");
-    assert!(status.success(), "ipvsadm -C: {status}");
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn run_in_guest() {
     let samples: usize = std::env::var("LDIRECTOR_BENCH_SAMPLES")
         .ok()
@@ -615,7 +599,7 @@ fn run_in_guest() {
         }
         reals.shutdown(&runtime);
     }
-    ipvsadm_clear();
+    support_reals::ipvsadm_clear();
 
     let mut report = String::new();
     writeln!(
@@ -630,7 +614,7 @@ fn run_in_guest() {
          is the wait for the next tick); gap = longest stall of the bench's own 5 ms poll loop \
          (guest starvation on the shared host); cpu/core = daemon CPU while sampling",
         std::thread::available_parallelism().map_or(0, |p| p.get()),
-        load_average(),
+        support_reals::load_average(),
         GOAL.as_secs_f64(),
         POLL.as_millis(),
     )

@@ -92,9 +92,7 @@ fn main() {
     println!(
         "VM wall time {:.1}s; host load average after the run: {}",
         run.wall.as_secs_f64(),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        support_reals::load_average()
     );
 }
 
@@ -294,7 +292,7 @@ fn measure(
     window: Duration,
 ) -> Result<Measure, String> {
     let n = reals.len();
-    ipvsadm_clear();
+    support_reals::ipvsadm_clear();
     let mut process = match director {
         Director::Keepalived => {
             let conf = dir.join(format!("keepalived-{n}.conf"));
@@ -367,20 +365,6 @@ fn measure(
     })
 }
 
-fn ipvsadm_clear() {
-    let status = Command::new("ipvsadm")
-        .arg("-C")
-        .status()
-        .expect("run ipvsadm -C");
-    assert!(status.success(), "ipvsadm -C: {status}");
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn keepalived_version() -> String {
     Command::new(KEEPALIVED)
         .arg("--version")
@@ -443,7 +427,7 @@ fn run_in_guest() {
         }
         reals.shutdown(&runtime);
     }
-    ipvsadm_clear();
+    support_reals::ipvsadm_clear();
 
     let mut report = String::new();
     writeln!(
@@ -453,7 +437,7 @@ fn run_in_guest() {
          interval {INTERVAL_S} s, timeout {TIMEOUT_S} s, window {} s after every real is up + {} s warm-up; \
          checks = requests the servers answered in the window",
         std::thread::available_parallelism().map_or(0, |p| p.get()),
-        load_average(),
+        support_reals::load_average(),
         keepalived_version(),
         window.as_secs(),
         WARM_UP.as_secs(),

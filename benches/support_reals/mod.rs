@@ -312,3 +312,19 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// Empties the guest's IPVS table between runs.
+pub fn ipvsadm_clear() {
+    let status = std::process::Command::new("ipvsadm")
+        .arg("-C")
+        .status()
+        .expect("run ipvsadm -C");
+    assert!(status.success(), "ipvsadm -C: {status}");
+}
+
+/// The load averages (1, 5, 15 min), for the caveat printed with every figure.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
