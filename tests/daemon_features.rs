@@ -83,6 +83,22 @@ struct Foreground {
 }
 
 impl Foreground {
+    /// `ldirectord --foreground CONFIG start`, as systemd runs it, notifying
+    /// on `notify_socket`.
+    fn start(scratch: &Scratch, config: &Path, notify_socket: &Path) -> Foreground {
+        Foreground {
+            child: Command::new(LDIRECTORD)
+                .arg("--foreground")
+                .arg(config)
+                .arg("start")
+                .env("NOTIFY_SOCKET", notify_socket)
+                .env("LDIRECTORD_RUN_DIR", &scratch.dir)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn ldirectord --foreground"),
+        }
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -135,17 +151,7 @@ fn foreground_daemon_notifies_systemd_of_ready_reload_and_stop() {
     socket
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let mut daemon = Foreground {
-        child: Command::new(LDIRECTORD)
-            .arg("--foreground")
-            .arg(&config_path)
-            .arg("start")
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env("LDIRECTORD_RUN_DIR", &scratch.dir)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn ldirectord --foreground"),
-    };
+    let mut daemon = Foreground::start(&scratch, &config_path, &socket_path);
 
     // READY=1 only once the table is programmed.
     assert_eq!(next_notification(&socket), "READY=1", "{}", scratch.log());
@@ -196,17 +202,7 @@ fn signals_during_the_first_round_are_queued() {
     socket
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let spawn = || Foreground {
-        child: Command::new(LDIRECTORD)
-            .arg("--foreground")
-            .arg(&config_path)
-            .arg("start")
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env("LDIRECTORD_RUN_DIR", &scratch.dir)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn ldirectord --foreground"),
-    };
+    let spawn = || Foreground::start(&scratch, &config_path, &socket_path);
     let started = |daemon: &Foreground| {
         let line = format!("with pid: {}", daemon.child.id());
         wait_for("the start line", Duration::from_secs(60), || {
