@@ -90,6 +90,9 @@ pub struct Scheduler {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     build: CheckerFactory,
+    /// Where the check tasks run: the caller's runtime, or one of their own
+    /// ([`Scheduler::on_runtime`]).
+    runtime: tokio::runtime::Handle,
 }
 
 impl Scheduler {
@@ -102,6 +105,19 @@ impl Scheduler {
         Scheduler::with_factory(Arc::new(build_checker))
     }
 
+    /// As [`Scheduler::new`], with the check tasks on `runtime`. The daemon
+    /// gives its checks a runtime of their own, so that thousands of check
+    /// tasks never queue ahead of its event loop, the IPVS socket or the
+    /// control socket: a real's weight reaches the kernel as soon as its
+    /// result is in, however busy the checks are.
+    pub fn on_runtime(
+        runtime: tokio::runtime::Handle,
+    ) -> (Scheduler, mpsc::UnboundedReceiver<CheckResult>) {
+        let (mut scheduler, receiver) = Scheduler::new();
+        scheduler.runtime = runtime;
+        (scheduler, receiver)
+    }
+
     fn with_factory(build: CheckerFactory) -> (Scheduler, mpsc::UnboundedReceiver<CheckResult>) {
         let (results, receiver) = mpsc::unbounded_channel();
         let scheduler = Scheduler {
@@ -110,6 +126,7 @@ impl Scheduler {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             build,
+            runtime: tokio::runtime::Handle::current(),
         };
         (scheduler, receiver)
     }
@@ -134,15 +151,18 @@ impl Scheduler {
                 continue;
             }
             let stop = self.shutdown.child_token();
-            self.tracker.spawn(run_check(
-                check.id,
-                check.spec.clone(),
-                self.build.clone(),
-                check.interval,
-                first_offset(check.id, check.interval),
-                self.results.clone(),
-                stop.clone(),
-            ));
+            self.tracker.spawn_on(
+                run_check(
+                    check.id,
+                    check.spec.clone(),
+                    self.build.clone(),
+                    check.interval,
+                    first_offset(check.id, check.interval),
+                    self.results.clone(),
+                    stop.clone(),
+                ),
+                &self.runtime,
+            );
             self.running.insert(
                 check.id,
                 Running {

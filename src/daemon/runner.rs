@@ -118,7 +118,24 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
             return 1;
         }
     };
-    runtime.block_on(async move {
+    // The checks' own runtime (see `Scheduler::on_runtime`): its threads
+    // share the CPU with the event loop's instead of queueing ahead of it.
+    let checks_runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ldirector-checks")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let reason = format!("cannot start the checks' runtime: {e}");
+            error!("{reason}");
+            readiness.failed(&reason);
+            return 1;
+        }
+    };
+    let checks = checks_runtime.handle().clone();
+    let code = runtime.block_on(async move {
         // Before the pid file exists, so that nobody can signal a daemon that
         // would still die of the default action: a HUP (an operator's
         // reload, a logrotate) during the first round is queued and applied
@@ -139,7 +156,8 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
             readiness.failed(&reason);
             return 1;
         }
-        let code = match Daemon::start(options.clone(), parsed.config, &mut readiness).await {
+        let code = match Daemon::start(options.clone(), parsed.config, &mut readiness, checks).await
+        {
             Ok(daemon) => daemon.run(signals).await,
             Err(reason) => {
                 error!("{reason}");
@@ -149,7 +167,11 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
         };
         pidfile::remove_if_ours(&options.pid_path, pid);
         code
-    })
+    });
+    // Every check task has ended by now (the scheduler's shutdown waits for
+    // them); nothing is left to wait for.
+    checks_runtime.shutdown_background();
+    code
 }
 
 /// The signals the daemon handles. Creating a tokio signal stream replaces
@@ -206,6 +228,7 @@ impl Daemon {
         options: RunOptions,
         config: Config,
         readiness: &mut Readiness,
+        checks: tokio::runtime::Handle,
     ) -> Result<Daemon, String> {
         info!(
             "Starting ldirector {} with pid: {}",
@@ -219,7 +242,7 @@ impl Daemon {
         let state = DirectorState::adopt(managed_virtuals(&config), &kernel, |v| {
             labels.get(&v.service.key).cloned().unwrap_or_default()
         });
-        let (mut scheduler, results) = Scheduler::new();
+        let (mut scheduler, results) = Scheduler::on_runtime(checks);
         scheduler.apply(&plan);
         let (reload_sender, reload_requests) = tokio::sync::mpsc::channel(4);
         let mut daemon = Daemon {
