@@ -105,30 +105,15 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
     for warning in &parsed.warnings {
         warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    // Two runtimes: the event loop's, and the checks' own (see
+    // `Scheduler::on_runtime`), whose threads share the CPU with the event
+    // loop's instead of queueing ahead of it.
+    let runtimes = two_thread_runtime("ldirector")
+        .and_then(|main| Ok((main, two_thread_runtime("ldirector-checks")?)));
+    let (runtime, checks_runtime) = match runtimes {
+        Ok(pair) => pair,
         Err(e) => {
             let reason = format!("cannot start the async runtime: {e}");
-            error!("{reason}");
-            readiness.failed(&reason);
-            return 1;
-        }
-    };
-    // The checks' own runtime (see `Scheduler::on_runtime`): its threads
-    // share the CPU with the event loop's instead of queueing ahead of it.
-    let checks_runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ldirector-checks")
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let reason = format!("cannot start the checks' runtime: {e}");
             error!("{reason}");
             readiness.failed(&reason);
             return 1;
@@ -172,6 +157,15 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
     // them); nothing is left to wait for.
     checks_runtime.shutdown_background();
     code
+}
+
+/// A multi-thread runtime with two workers named `thread_name`.
+fn two_thread_runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(thread_name)
+        .enable_all()
+        .build()
 }
 
 /// The signals the daemon handles. Creating a tokio signal stream replaces
