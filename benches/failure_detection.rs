@@ -611,7 +611,7 @@ fn run_in_guest() {
     writeln!(
         report,
         "failure_detection: time from a real stopping to weight 0 in the kernel \
-         (TCG guest, {} vCPUs, guest load average {}; seed {seed})\n\
+         ({}; seed {seed})\n\
          checkinterval={INTERVAL_S} checktimeout={TIMEOUT_S} negotiatetimeout={TIMEOUT_S} \
          failurecount=1 quiescent=yes; goal < {:.1} s; {samples} samples per row, \
          kernel polled every {} ms + one dump\n\
@@ -619,8 +619,7 @@ fn run_in_guest() {
          to weight 0 in the kernel: the daemon's + kernel's share + poll resolution (the rest \
          is the wait for the next tick); gap = longest stall of the bench's own 5 ms poll loop \
          (guest starvation on the shared host); cpu/core = daemon CPU while sampling",
-        std::thread::available_parallelism().map_or(0, |p| p.get()),
-        support_reals::load_average(),
+        support_reals::guest_caveat(),
         GOAL.as_secs_f64(),
         POLL.as_millis(),
     )

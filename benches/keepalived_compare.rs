@@ -433,11 +433,10 @@ fn run_in_guest() {
     writeln!(
         report,
         "keepalived_compare: CPU per HTTP check, same servers, same VM boot \
-         (TCG guest, {} vCPUs, guest load average {}; {})\n\
+         ({}; {})\n\
          interval {INTERVAL_S} s, timeout {TIMEOUT_S} s, window {} s after every real is up + {} s warm-up; \
          checks = requests the servers answered in the window",
-        std::thread::available_parallelism().map_or(0, |p| p.get()),
-        support_reals::load_average(),
+        support_reals::guest_caveat(),
         keepalived_version(),
         window.as_secs(),
         WARM_UP.as_secs(),

@@ -328,3 +328,13 @@ pub fn load_average() -> String {
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
+
+/// "TCG guest, N vCPUs, guest load average A B C": the caveat every VM
+/// bench prints with its figures.
+pub fn guest_caveat() -> String {
+    format!(
+        "TCG guest, {} vCPUs, guest load average {}",
+        std::thread::available_parallelism().map_or(0, |p| p.get()),
+        load_average()
+    )
+}
