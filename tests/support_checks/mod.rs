@@ -70,9 +70,24 @@ impl Daemon {
     }
 
     fn wait_for_tcp(&mut self, addr: SocketAddr) {
+        self.wait_until(addr, "listening", || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
+    }
+
+    /// A DNS server's TCP listener says nothing of its UDP one: dnsmasq
+    /// answered TCP while a UDP query to it still met "port unreachable"
+    /// once in CI. Ask over UDP until an answer comes back.
+    fn wait_for_udp_dns(&mut self, addr: SocketAddr) {
+        self.wait_until(addr, "answering DNS over UDP", || {
+            udp_dns_answers(addr).unwrap_or(false)
+        });
+    }
+
+    fn wait_until(&mut self, addr: SocketAddr, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if ready() {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -81,7 +96,7 @@ impl Daemon {
                     let _ = pipe.read_to_string(&mut stderr);
                 }
                 panic!(
-                    "{} exited ({status}) before listening on {addr}:\n{stderr}\n{}",
+                    "{} exited ({status}) before {what} on {addr}:\n{stderr}\n{}",
                     self.name,
                     self.log()
                 );
@@ -89,11 +104,33 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!(
-            "{} is not listening on {addr} after 10s:\n{}",
+            "{} is not {what} on {addr} after 10s:\n{}",
             self.name,
             self.log()
         );
     }
+}
+
+/// One A query for "ready.test" over UDP; true when any answer with its id
+/// comes back within 200 ms.
+fn udp_dns_answers(addr: SocketAddr) -> std::io::Result<bool> {
+    let local: SocketAddr = match addr {
+        SocketAddr::V4(_) => "127.0.0.1:0".parse().expect("literal"),
+        SocketAddr::V6(_) => "[::1]:0".parse().expect("literal"),
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    socket.connect(addr)?;
+    let mut query = vec![0x4c, 0x44, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["ready", "test"] {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send(&query)?;
+    let mut answer = [0u8; 512];
+    let len = socket.recv(&mut answer)?;
+    Ok(len >= 2 && answer[..2] == query[..2])
 }
 
 impl Drop for Daemon {
@@ -379,5 +416,6 @@ pub fn start_dnsmasq(ip: IpAddr) -> Dnsmasq {
         _dir: dir,
     };
     daemon.wait_for_tcp(addr);
+    daemon.wait_for_udp_dns(addr);
     Dnsmasq { daemon, addr }
 }
