@@ -54,7 +54,9 @@ use ldirector::director::managed::managed_virtuals;
 use ldirector::director::state::DirectorState;
 use ldirector::director::{plan, Op};
 use ldirector::ipvs::{DestinationEntry, ServiceEntry};
-use support_reals::{percentile, real_addr, Reals, Rng};
+use support_reals::{
+    failing_probe_deadline, percentile, real_addr, signed_secs, CheckType, Failure, Reals, Rng,
+};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
@@ -67,45 +69,6 @@ const GOAL: Duration = Duration::from_millis(INTERVAL_S * 1000 + TIMEOUT_S * 100
 const POLL: Duration = Duration::from_millis(1);
 /// A real's weight before any plan has added it.
 const ABSENT: u32 = u32::MAX;
-
-#[derive(Clone, Copy, PartialEq)]
-enum CheckType {
-    Connect,
-    Http,
-}
-
-impl CheckType {
-    fn name(self) -> &'static str {
-        match self {
-            CheckType::Connect => "connect",
-            CheckType::Http => "http",
-        }
-    }
-
-    fn config_lines(self) -> &'static str {
-        match self {
-            CheckType::Connect => "\tchecktype=connect\n",
-            CheckType::Http => {
-                "\tchecktype=negotiate\n\tservice=http\n\trequest=\"health\"\n\treceive=\"ok\"\n"
-            }
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Failure {
-    Refused,
-    BlackHole,
-}
-
-impl Failure {
-    fn name(self) -> &'static str {
-        match self {
-            Failure::Refused => "refused",
-            Failure::BlackHole => "black hole",
-        }
-    }
-}
 
 /// The same config `failure_detection` gives the daemon in the VM.
 fn config(n: usize, check: CheckType) -> Config {
@@ -348,14 +311,6 @@ struct Row {
     overheads: Vec<f64>,
 }
 
-/// The seconds from `from` to `to`, negative when `to` came first.
-fn signed_secs(to: Instant, from: Instant) -> f64 {
-    match to.checked_duration_since(from) {
-        Some(d) => d.as_secs_f64(),
-        None => -(from - to).as_secs_f64(),
-    }
-}
-
 /// One sample: stop real `i` at a random moment, wait for its weight-0
 /// plan, bring it back. Returns (seconds to the plan, overhead).
 fn sample(
@@ -370,10 +325,7 @@ fn sample(
     std::thread::sleep(Duration::from_millis(rng.below(1000)));
     let last_probe = reals.last_accept(i);
     let stopped = Instant::now();
-    match failure {
-        Failure::Refused => reals.refuse(reals_runtime, i),
-        Failure::BlackHole => reals.black_hole(reals_runtime, i),
-    }
+    failure.inflict(reals, reals_runtime, i);
     let detected = loop {
         if director.planned.weight(i) == 0 {
             break Instant::now();
@@ -384,18 +336,13 @@ fn sample(
         std::thread::sleep(POLL);
     };
     let overhead = last_probe.map(|last| {
-        // Probes run on a fixed one-interval rhythm: the failing one is the
-        // first tick after the stop.
-        let interval = Duration::from_secs(INTERVAL_S);
-        let ticks = stopped
-            .saturating_duration_since(last)
-            .as_nanos()
-            .div_ceil(interval.as_nanos())
-            .max(1);
-        let mut fails_at = last + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
-        if failure == Failure::BlackHole {
-            fails_at += Duration::from_secs(TIMEOUT_S);
-        }
+        let fails_at = failing_probe_deadline(
+            last,
+            stopped,
+            Duration::from_secs(INTERVAL_S),
+            Duration::from_secs(TIMEOUT_S),
+            failure,
+        );
         signed_secs(detected, fails_at)
     });
     reals.serve(reals_runtime, i);
@@ -450,24 +397,8 @@ fn run_case(
     let elapsed = sampling.elapsed().as_secs_f64();
     let cpu = (support_reals::cpu_ticks(std::process::id()).unwrap_or(0) - cpu_before) as f64
         / support_reals::ticks_per_second();
-    let mut late: Vec<f64> = director
-        .planned
-        .late_nanos
-        .lock()
-        .expect("late")
-        .iter()
-        .map(|&ns| ns as f64 / 1e6)
-        .collect();
-    late.sort_by(f64::total_cmp);
-    let mut plans: Vec<f64> = director
-        .planned
-        .plan_nanos
-        .lock()
-        .expect("plan")
-        .iter()
-        .map(|&ns| ns as f64 / 1e6)
-        .collect();
-    plans.sort_by(f64::total_cmp);
+    let late = sorted_ms(&director.planned.late_nanos);
+    let plans = sorted_ms(&director.planned.plan_nanos);
     let costs = format!(
         "n={n} {}: all up after {:.1} s; while sampling {:.0} checks/s, lateness p99 {:.1} ms \
          (max {:.1}), plan per reconcile median {:.3} ms (max {:.3}), process (reals + \
@@ -484,6 +415,18 @@ fn run_case(
     drop(director);
     reals.shutdown(reals_runtime);
     Ok((rows, costs))
+}
+
+/// Nanosecond figures as sorted milliseconds.
+fn sorted_ms(nanos: &Mutex<Vec<u64>>) -> Vec<f64> {
+    let mut ms: Vec<f64> = nanos
+        .lock()
+        .expect("figures lock")
+        .iter()
+        .map(|&ns| ns as f64 / 1e6)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
 }
 
 fn main() {

@@ -58,7 +58,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ldirector::ipvs::{IpvsHandle, Protocol, ServiceKey};
-use support_reals::{percentile, real_addr, Reals, Rng};
+use support_reals::{
+    failing_probe_deadline, percentile, real_addr, signed_secs, CheckType, Failure, Reals, Rng,
+};
 use tokio::runtime::Runtime;
 
 const LDIRECTORD: &str = env!("CARGO_BIN_EXE_ldirectord");
@@ -112,45 +114,6 @@ fn main() {
         run.wall.as_secs_f64(),
         support_reals::load_average()
     );
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum CheckType {
-    Connect,
-    Http,
-}
-
-impl CheckType {
-    fn name(self) -> &'static str {
-        match self {
-            CheckType::Connect => "connect",
-            CheckType::Http => "http",
-        }
-    }
-
-    fn config_lines(self) -> &'static str {
-        match self {
-            CheckType::Connect => "\tchecktype=connect\n",
-            CheckType::Http => {
-                "\tchecktype=negotiate\n\tservice=http\n\trequest=\"health\"\n\treceive=\"ok\"\n"
-            }
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Failure {
-    Refused,
-    BlackHole,
-}
-
-impl Failure {
-    fn name(self) -> &'static str {
-        match self {
-            Failure::Refused => "refused",
-            Failure::BlackHole => "black hole",
-        }
-    }
 }
 
 fn service_key() -> ServiceKey {
@@ -467,10 +430,7 @@ fn run_case(
             std::thread::sleep(Duration::from_millis(rng.below(1000)));
             let last_probe = reals.last_accept(i);
             let stopped = Instant::now();
-            match failure {
-                Failure::Refused => reals.refuse(runtime, i),
-                Failure::BlackHole => reals.black_hole(runtime, i),
-            }
+            failure.inflict(reals, runtime, i);
             let mut previous_poll = Instant::now();
             let detected = loop {
                 let before = Instant::now();
@@ -494,18 +454,13 @@ fn run_case(
             };
             times.push((detected - stopped).as_secs_f64());
             if let Some(last) = last_probe {
-                // Probes run on a fixed one-interval rhythm: the failing
-                // one is the first tick after the stop.
-                let interval = Duration::from_secs(INTERVAL_S);
-                let ticks = stopped
-                    .saturating_duration_since(last)
-                    .as_nanos()
-                    .div_ceil(interval.as_nanos())
-                    .max(1);
-                let mut fails_at = last + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
-                if failure == Failure::BlackHole {
-                    fails_at += Duration::from_secs(TIMEOUT_S);
-                }
+                let fails_at = failing_probe_deadline(
+                    last,
+                    stopped,
+                    Duration::from_secs(INTERVAL_S),
+                    Duration::from_secs(TIMEOUT_S),
+                    failure,
+                );
                 overheads.push(signed_secs(detected, fails_at));
             }
             reals.serve(runtime, i);
@@ -542,14 +497,6 @@ fn run_case(
 }
 
 /// `a - b` in seconds, negative when `a` is earlier.
-fn signed_secs(a: Instant, b: Instant) -> f64 {
-    if a >= b {
-        (a - b).as_secs_f64()
-    } else {
-        -(b - a).as_secs_f64()
-    }
-}
-
 fn run_in_guest() {
     let samples: usize = std::env::var("LDIRECTOR_BENCH_SAMPLES")
         .ok()

@@ -338,3 +338,83 @@ pub fn guest_caveat() -> String {
         load_average()
     )
 }
+
+/// The check types the failure-detection benches run against the reals.
+#[derive(Clone, Copy, PartialEq)]
+pub enum CheckType {
+    Connect,
+    Http,
+}
+
+impl CheckType {
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckType::Connect => "connect",
+            CheckType::Http => "http",
+        }
+    }
+
+    /// The virtual's lines for this check (the responders answer "ok").
+    pub fn config_lines(self) -> &'static str {
+        match self {
+            CheckType::Connect => "\tchecktype=connect\n",
+            CheckType::Http => {
+                "\tchecktype=negotiate\n\tservice=http\n\trequest=\"health\"\n\treceive=\"ok\"\n"
+            }
+        }
+    }
+}
+
+/// How a real is stopped.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Failure {
+    Refused,
+    BlackHole,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Refused => "refused",
+            Failure::BlackHole => "black hole",
+        }
+    }
+
+    /// Stops real `i` this way.
+    pub fn inflict(self, reals: &mut Reals, runtime: &Runtime, i: usize) {
+        match self {
+            Failure::Refused => reals.refuse(runtime, i),
+            Failure::BlackHole => reals.black_hole(runtime, i),
+        }
+    }
+}
+
+/// When the probe that meets a real stopped at `stopped` had to fail:
+/// probes run on a fixed `interval` rhythm from `last_probe`, so it is the
+/// first tick after the stop, plus the `timeout` it waits in a black hole.
+pub fn failing_probe_deadline(
+    last_probe: Instant,
+    stopped: Instant,
+    interval: Duration,
+    timeout: Duration,
+    failure: Failure,
+) -> Instant {
+    let ticks = stopped
+        .saturating_duration_since(last_probe)
+        .as_nanos()
+        .div_ceil(interval.as_nanos())
+        .max(1);
+    let tick = last_probe + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
+    match failure {
+        Failure::Refused => tick,
+        Failure::BlackHole => tick + timeout,
+    }
+}
+
+/// The seconds from `from` to `to`, negative when `to` came first.
+pub fn signed_secs(to: Instant, from: Instant) -> f64 {
+    match to.checked_duration_since(from) {
+        Some(d) => d.as_secs_f64(),
+        None => -(from - to).as_secs_f64(),
+    }
+}
