@@ -455,7 +455,7 @@ fn main() {
     };
     let failures = [Failure::Refused, Failure::BlackHole];
     // Each real is a listener, and each probe a connection.
-    support_reals::raise_nofile_limit(4 * sizes.iter().max().copied().unwrap_or(10) as u64 + 1024);
+    support_reals::raise_nofile_limit(2 * sizes.iter().max().copied().unwrap_or(10) as u64 + 1024);
     let reals_runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("reals")

@@ -40,7 +40,9 @@ pub fn real_addr(i: usize) -> SocketAddr {
 }
 
 /// Raises this process's open-file limit to `wanted` (1,000 listeners plus
-/// their connections exceed the usual 1,024); children inherit it.
+/// their connections exceed the usual 1,024); children inherit it. Where
+/// the hard limit cannot be raised (a container without CAP_SYS_RESOURCE)
+/// it settles for the hard limit and says so.
 pub fn raise_nofile_limit(wanted: u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -49,14 +51,21 @@ pub fn raise_nofile_limit(wanted: u64) {
     // SAFETY: getrlimit/setrlimit only read/write the struct passed.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        let hard = limit.rlim_max;
         limit.rlim_cur = limit.rlim_cur.max(wanted);
-        limit.rlim_max = limit.rlim_max.max(wanted);
-        assert_eq!(
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit),
-            0,
-            "setrlimit(NOFILE, {wanted}): {}",
-            std::io::Error::last_os_error()
-        );
+        limit.rlim_max = hard.max(wanted);
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+            let err = std::io::Error::last_os_error();
+            limit.rlim_cur = hard;
+            limit.rlim_max = hard;
+            assert_eq!(
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit),
+                0,
+                "setrlimit(NOFILE, {hard}): {}",
+                std::io::Error::last_os_error()
+            );
+            eprintln!("open files: {hard}, not {wanted} ({err})");
+        }
     }
 }
 
