@@ -31,6 +31,25 @@
 //!
 //! Listeners are spread over 127.0.3.200-249 (this suite's loopback
 //! range), many ports each.
+//!
+//! Measured 2026-12-07 (2 cores, host load average under 1.2; the issue's
+//! goal: 10,000 HTTP checks a second on one core, p99 lateness under
+//! 50 ms, RSS under 64 MB):
+//!
+//! | reals | kind | checks/s | CPU of one core (user + kernel) | lateness p99 | RSS (peak) |
+//! |---|---|---|---|---|---|
+//! | 1,000 | connect | 1,000 | 4 % | 1.6 ms | 6 MiB (6) |
+//! | 1,000 | http | 1,000 | 7 % | 2.0 ms | 11 MiB (23) |
+//! | 10,000 | connect | 10,000 | 35 % (4 + 31) | 2.1 ms | 25 MiB (25) |
+//! | 10,000 | http | 10,000 | 48 % (7 + 40) | 2.1 ms | 60 MiB (187) |
+//! | 10,000 | http, `--no-round` | 10,001 | 49 % (9 + 40) | 2.1 ms | 28 MiB (29) |
+//!
+//! The 187 MiB peak is the one round with all 10,000 connections in
+//! flight at once (`--probe`'s path); the steady state stays at 28 MiB.
+//! Per http check: 14.3 allocations, 29 KB allocated (hyper's buffers),
+//! 2.4 KB live per real. Figures from a loaded host (load average 9-14,
+//! 2026-11-23) were 5-20x worse on checks/s and lateness: the scheduler
+//! was starved of CPU, not the checks slower.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{BufRead, BufReader, Write};
