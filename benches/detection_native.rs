@@ -64,6 +64,7 @@ use ldirector::check::from_config::CheckPlan;
 use ldirector::check::scheduler::{CheckResult, Scheduler};
 use ldirector::config::{self, Config, OfflineEnvironment};
 use ldirector::daemon::checks;
+use ldirector::daemon::runner::take_pending;
 use ldirector::director::managed::managed_virtuals;
 use ldirector::director::state::DirectorState;
 use ldirector::director::{plan, Op};
@@ -201,13 +202,7 @@ async fn event_loop(
             _ = stop.cancelled() => return,
             r = results.recv() => match r { Some(r) => r, None => return },
         };
-        let mut burst = vec![first];
-        while burst.len() < limit {
-            match results.try_recv() {
-                Ok(r) => burst.push(r),
-                Err(_) => break,
-            }
-        }
+        let burst = take_pending(first, &mut results, limit);
         let mut dirty = false;
         {
             let mut late = planned.late_nanos.lock().expect("late lock");

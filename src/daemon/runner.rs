@@ -894,8 +894,8 @@ impl Daemon {
 }
 
 /// `first` and whatever else is already waiting on `receiver`, at most
-/// `limit` items in all, without waiting for more.
-fn take_pending<T>(
+/// `limit` items in all, without waiting for more: the event loop's burst.
+pub fn take_pending<T>(
     first: T,
     receiver: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
     limit: usize,
