@@ -14,7 +14,7 @@
 //! up to the kernel write:
 //! - the reals: `support_reals` responders on loopback (127.10.x.y:8080),
 //!   stopped in the two ways real servers fail (refused, black hole);
-//! - the checks: the library's `Scheduler` on a two-thread runtime of its
+//! - the checks: the library's `Scheduler` on a one-worker runtime of its
 //!   own, as `ldirectord` runs them;
 //! - the event loop (one thread, as in `runner.rs`): every waiting result
 //!   into one burst, `checks::observations`, `DirectorState::observe`,
@@ -233,10 +233,10 @@ async fn event_loop(
     }
 }
 
-/// The checks' runtime, as `ldirectord` builds it (two workers).
+/// The checks' runtime, as `ldirectord` builds it (one worker).
 fn checks_runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .thread_name("checks")
         .enable_all()
         .build()
