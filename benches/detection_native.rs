@@ -36,19 +36,21 @@
 //! `cargo test --all-targets` runs it) one sample of each failure with 10
 //! connect reals, so the path stays proven without costing CI time.
 //!
-//! Measured 2026-12-07 (2 cores, host load average under 1.2, 20 samples
-//! per row; 10,000 with `LDIRECTOR_BENCH_SIZES=10000`, 10 samples): every
-//! row met the 2.1 s goal, and the director's own share stayed flat.
+//! Measured 2026-12-07 with the daemon's runtime layout (event loop on
+//! its own thread, checks on a one-worker runtime; 2 cores, host load
+//! average under 1.1, 20 samples per row; 10,000 with
+//! `LDIRECTOR_BENCH_SIZES=10000`, 10 samples): every row met the 2.1 s
+//! goal, and the director's own share stayed within milliseconds.
 //!
 //! | reals | refused max (connect / http) | black hole max | `ovh` max | lateness p99 | plan per reconcile |
 //! |---|---|---|---|---|---|
-//! | 10 | 0.99 / 0.99 s | 1.85 / 1.98 s | 1-3 ms | 3.6-3.8 ms | 0.02 ms |
-//! | 100 | 0.94 / 0.94 s | 1.95 / 1.94 s | 1-4 ms | 1.5-2.0 ms | 0.05 ms |
-//! | 1,000 | 0.92 / 0.99 s | 1.96 / 2.00 s | 2-10 ms | 2.0 ms | 0.32 ms |
-//! | 10,000 | 0.98 / 1.00 s | 1.88 / 1.82 s | 7-9 ms | 2.1-2.2 ms | 4.7 ms |
+//! | 10 | 0.99 / 1.00 s | 1.99 / 1.98 s | 1-3 ms | 3.4-3.5 ms | 0.015 ms |
+//! | 100 | 0.97 / 0.96 s | 1.93 / 2.00 s | 2-3 ms | 1.9-2.0 ms | 0.05 ms |
+//! | 1,000 | 1.00 / 1.00 s | 1.90 / 1.83 s | 1-3 ms | 1.6-2.0 ms | 0.31 ms |
+//! | 10,000 | 0.90 / 0.99 s | 1.82 / 1.93 s | 5-10 ms | 2.0-2.1 ms | 4.1 ms |
 //!
-//! The whole process (reals, checks, event loop) took 0.09 cores at 1,000
-//! connect checks a second, 0.14 at 1,000 http, 0.65 / 0.82 at 10,000.
+//! The whole process (reals, checks, event loop) took 0.08 cores at 1,000
+//! connect checks a second, 0.10 at 1,000 http, 0.51 / 0.84 at 10,000.
 
 #[path = "support_reals/mod.rs"]
 mod support_reals;
