@@ -107,14 +107,14 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
     }
     // Two runtimes: the event loop's, and the checks' own (see
     // `Scheduler::on_runtime`), so that check tasks never queue ahead of
-    // the event loop. One thread each: a second worker per runtime only
-    // added wakeups between workers (keepalived_compare, 300 reals: 24 %
-    // more CPU per check), and one core runs 10,000 http checks a second
-    // (check_scale).
-    let runtimes = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .and_then(|main| Ok((main, checks_runtime()?)));
+    // the event loop. One worker each: keepalived_compare (300 reals, in
+    // the VM) measured 1.46 CPU s per 1,000 http checks with two workers
+    // each, 1.10-1.17 with one (3 runs), 1.18-1.37 with a current-thread
+    // event loop (3) and 1.23-1.30 with two current-thread runtimes (3):
+    // the extra workers only woke each other. One core runs 10,000 http
+    // checks a second (check_scale).
+    let runtimes = one_worker_runtime("ldirector")
+        .and_then(|main| Ok((main, one_worker_runtime("ldirector-checks")?)));
     let (runtime, checks_runtime) = match runtimes {
         Ok(pair) => pair,
         Err(e) => {
@@ -164,12 +164,13 @@ pub fn run(options: RunOptions, parsed: Parsed, mut readiness: Readiness) -> i32
     code
 }
 
-/// The checks' runtime: one worker thread of its own, which drives itself
-/// while the daemon's main thread runs the event loop.
-fn checks_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// A multi-thread runtime with one worker named `thread_name`: the worker
+/// drives its runtime's I/O and timers by itself, whatever the thread
+/// that called `block_on` is doing.
+fn one_worker_runtime(thread_name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("ldirector-checks")
+        .thread_name(thread_name)
         .enable_all()
         .build()
 }
