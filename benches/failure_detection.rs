@@ -49,7 +49,8 @@
 //! `detection_native` measures the daemon's path at 1,000 and 10,000
 //! reals natively, up to the kernel write.
 //!
-//! Measured 2026-12-07, after the daemon went to one thread per runtime
+//! Measured 2026-12-07, with the daemon's runtimes down from two workers
+//! each to a current-thread event loop and a one-worker check runtime
 //! (TCG, 2 vCPUs, host load average under 2, 10 samples per row,
 //! `LDIRECTOR_BENCH_SIZES=1000,100`): 1,000 reals now run in the guest.
 //! Every real was up 9.0 s (connect) / 9.5 s (http) after the start; the
