@@ -58,7 +58,7 @@ mod support_reals;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -108,8 +108,6 @@ fn config(n: usize, check: CheckType) -> Config {
 /// plans built, and what the loop spent.
 struct Planned {
     weights: Vec<AtomicU32>,
-    reconciles: AtomicU64,
-    operations: AtomicU64,
     /// Per reconcile: desired + plan + recording, nanoseconds.
     plan_nanos: Mutex<Vec<u64>>,
     /// Per result: how late its probe started against the schedule.
@@ -120,8 +118,6 @@ impl Planned {
     fn new(n: usize) -> Planned {
         Planned {
             weights: (0..n).map(|_| AtomicU32::new(ABSENT)).collect(),
-            reconciles: AtomicU64::new(0),
-            operations: AtomicU64::new(0),
             plan_nanos: Mutex::new(Vec::new()),
             late_nanos: Mutex::new(Vec::new()),
         }
@@ -227,10 +223,6 @@ async fn event_loop(
                 .lock()
                 .expect("plan lock")
                 .push(started.elapsed().as_nanos() as u64);
-            planned.reconciles.fetch_add(1, Ordering::Relaxed);
-            planned
-                .operations
-                .fetch_add(ops.len() as u64, Ordering::Relaxed);
         }
     }
 }

@@ -516,7 +516,6 @@ fn run_case(
     Ok(results)
 }
 
-/// `a - b` in seconds, negative when `a` is earlier.
 fn run_in_guest() {
     let samples: usize = std::env::var("LDIRECTOR_BENCH_SAMPLES")
         .ok()
