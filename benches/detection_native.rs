@@ -56,7 +56,6 @@
 mod support_reals;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,16 +71,13 @@ use ldirector::director::state::DirectorState;
 use ldirector::director::{plan, Op};
 use ldirector::ipvs::{DestinationEntry, ServiceEntry};
 use support_reals::{
-    failing_probe_deadline, percentile, real_addr, signed_secs, CheckType, Failure, Reals, Rng,
+    detection_config, failing_probe_deadline, percentile, real_addr, signed_secs, CheckType,
+    Failure, Reals, Rng, GOAL, INTERVAL_S, TIMEOUT_S,
 };
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-const INTERVAL_S: u64 = 1;
-const TIMEOUT_S: u64 = 1;
-/// The issue's goal: interval + timeout + 100 ms.
-const GOAL: Duration = Duration::from_millis(INTERVAL_S * 1000 + TIMEOUT_S * 1000 + 100);
 /// How often the bench looks at the planned table while waiting.
 const POLL: Duration = Duration::from_millis(1);
 /// A real's weight before any plan has added it.
@@ -89,15 +85,7 @@ const ABSENT: u32 = u32::MAX;
 
 /// The same config `failure_detection` gives the daemon in the VM.
 fn config(n: usize, check: CheckType) -> Config {
-    let mut text = format!(
-        "checkinterval={INTERVAL_S}\nchecktimeout={TIMEOUT_S}\nnegotiatetimeout={TIMEOUT_S}\n\
-         failurecount=1\nquiescent=yes\n\nvirtual=10.10.0.1:80\n"
-    );
-    for i in 0..n {
-        writeln!(text, "\treal={} masq 1", real_addr(i)).expect("write to String");
-    }
-    text.push_str(check.config_lines());
-    text.push_str("\tscheduler=wlc\n");
+    let text = detection_config("10.10.0.1", n, check, "");
     match config::parse_str("detection.cf", &text, &OfflineEnvironment) {
         Ok(parsed) => parsed.config,
         Err(e) => panic!("generated config is invalid: {e}"),
@@ -338,16 +326,8 @@ fn sample(
         }
         std::thread::sleep(POLL);
     };
-    let overhead = last_probe.map(|last| {
-        let fails_at = failing_probe_deadline(
-            last,
-            stopped,
-            Duration::from_secs(INTERVAL_S),
-            Duration::from_secs(TIMEOUT_S),
-            failure,
-        );
-        signed_secs(detected, fails_at)
-    });
+    let overhead = last_probe
+        .map(|last| signed_secs(detected, failing_probe_deadline(last, stopped, failure)));
     reals.serve(reals_runtime, i);
     wait_until(
         &format!("{} back up", real_addr(i)),

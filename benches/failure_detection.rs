@@ -79,15 +79,12 @@ use std::time::{Duration, Instant};
 
 use ldirector::ipvs::{IpvsHandle, Protocol, ServiceKey};
 use support_reals::{
-    failing_probe_deadline, percentile, real_addr, signed_secs, CheckType, Failure, Reals, Rng,
+    detection_config, failing_probe_deadline, percentile, real_addr, signed_secs, CheckType,
+    Failure, Reals, Rng, GOAL, INTERVAL_S, TIMEOUT_S,
 };
 use tokio::runtime::Runtime;
 
 const LDIRECTORD: &str = env!("CARGO_BIN_EXE_ldirectord");
-const INTERVAL_S: u64 = 1;
-const TIMEOUT_S: u64 = 1;
-/// The issue's goal: interval + timeout + 100 ms.
-const GOAL: Duration = Duration::from_millis(INTERVAL_S * 1000 + TIMEOUT_S * 1000 + 100);
 /// Kernel poll period while waiting for the weight to drop.
 const POLL: Duration = Duration::from_millis(5);
 const VIP: &str = "10.10.0.1";
@@ -340,18 +337,8 @@ fn wait_until(what: &str, limit: Duration, daemon: &mut Daemon, mut ok: impl FnM
 
 /// The daemon's config; its log goes to the folder the host reads.
 fn config(dir: &Path, n: usize, check: CheckType) -> PathBuf {
-    let mut body = format!(
-        "checkinterval={INTERVAL_S}\nchecktimeout={TIMEOUT_S}\nnegotiatetimeout={TIMEOUT_S}\n\
-         failurecount=1\nquiescent=yes\nlogfile=\"{}\"\n\nvirtual={VIP}:80\n",
-        support_vm::guest_outdir()
-            .join(format!("ldirectord-{n}-{}.log", check.name()))
-            .display()
-    );
-    for i in 0..n {
-        writeln!(body, "\treal={} masq 1", real_addr(i)).expect("write to String");
-    }
-    body.push_str(check.config_lines());
-    body.push_str("\tscheduler=wlc\n");
+    let log = support_vm::guest_outdir().join(format!("ldirectord-{n}-{}.log", check.name()));
+    let body = detection_config(VIP, n, check, &format!("logfile=\"{}\"\n", log.display()));
     let path = dir.join(format!("bench-{n}-{}.cf", check.name()));
     std::fs::write(&path, body).expect("write config");
     path
@@ -474,13 +461,7 @@ fn run_case(
             };
             times.push((detected - stopped).as_secs_f64());
             if let Some(last) = last_probe {
-                let fails_at = failing_probe_deadline(
-                    last,
-                    stopped,
-                    Duration::from_secs(INTERVAL_S),
-                    Duration::from_secs(TIMEOUT_S),
-                    failure,
-                );
+                let fails_at = failing_probe_deadline(last, stopped, failure);
                 overheads.push(signed_secs(detected, fails_at));
             }
             reals.serve(runtime, i);

@@ -398,16 +398,35 @@ impl Failure {
     }
 }
 
+/// The failure-detection benches' checkinterval and checktimeout
+/// (negotiatetimeout too), in seconds.
+pub const INTERVAL_S: u64 = 1;
+pub const TIMEOUT_S: u64 = 1;
+/// The issue's goal: interval + timeout + 100 ms.
+pub const GOAL: Duration = Duration::from_millis(INTERVAL_S * 1000 + TIMEOUT_S * 1000 + 100);
+
+/// The config both failure-detection benches give the director: `n`
+/// reals behind `vip`:80, quiescent, failurecount=1, checked with `check`
+/// every `INTERVAL_S`; `global_lines` (each ending in a newline) go with
+/// the global settings.
+pub fn detection_config(vip: &str, n: usize, check: CheckType, global_lines: &str) -> String {
+    let mut text = format!(
+        "checkinterval={INTERVAL_S}\nchecktimeout={TIMEOUT_S}\nnegotiatetimeout={TIMEOUT_S}\n\
+         failurecount=1\nquiescent=yes\n{global_lines}\nvirtual={vip}:80\n"
+    );
+    for i in 0..n {
+        text.push_str(&format!("\treal={} masq 1\n", real_addr(i)));
+    }
+    text.push_str(check.config_lines());
+    text.push_str("\tscheduler=wlc\n");
+    text
+}
+
 /// When the probe that meets a real stopped at `stopped` had to fail:
-/// probes run on a fixed `interval` rhythm from `last_probe`, so it is the
-/// first tick after the stop, plus the `timeout` it waits in a black hole.
-pub fn failing_probe_deadline(
-    last_probe: Instant,
-    stopped: Instant,
-    interval: Duration,
-    timeout: Duration,
-    failure: Failure,
-) -> Instant {
+/// probes run every `INTERVAL_S` from `last_probe`, so it is the first
+/// tick after the stop, plus the `TIMEOUT_S` it waits in a black hole.
+pub fn failing_probe_deadline(last_probe: Instant, stopped: Instant, failure: Failure) -> Instant {
+    let interval = Duration::from_secs(INTERVAL_S);
     let ticks = stopped
         .saturating_duration_since(last_probe)
         .as_nanos()
@@ -416,7 +435,7 @@ pub fn failing_probe_deadline(
     let tick = last_probe + interval * u32::try_from(ticks).unwrap_or(u32::MAX);
     match failure {
         Failure::Refused => tick,
-        Failure::BlackHole => tick + timeout,
+        Failure::BlackHole => tick + Duration::from_secs(TIMEOUT_S),
     }
 }
 
